@@ -1,0 +1,118 @@
+"""Regenerate the conformance vectors (provenance; the committed files are normative).
+
+Symbols are drawn from fixed-seed distributions; tables are built from their counts with
+``FrequencyTable.from_counts``. Changing the coder or the container changes the bytes, which
+the pinned SHA-256 values then catch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+
+from nwcodec.bitstream import (
+    BitstreamWriter,
+    Chunk,
+    StreamHeader,
+    strip_layers,
+)
+from nwcodec.entropy import FrequencyTable, encode_streams, tables_digest
+
+VECTORS = Path(__file__).parent / "vectors"
+CONFORMANCE_TIER = 0  # reserved: test vectors only, never a codec
+
+
+def _tables(rng: np.random.Generator) -> list[FrequencyTable]:
+    sizes = [2, 16, 33, 256]
+    return [FrequencyTable.from_counts(rng.integers(0, 1000, n) ** 2) for n in sizes]
+
+
+def make(name: str, seed: int, channels: int, layers: int, total: int, chunk: int) -> bytes:
+    rng = np.random.default_rng(seed)
+    tables = _tables(rng)
+    header = StreamHeader(
+        tier_id=CONFORMANCE_TIER,
+        model_hash=tables_digest(tables)[:8],
+        sample_rate=16000,
+        original_sample_rate=16000,
+        channels=channels,
+        num_layers=layers,
+        chunk_samples=chunk,
+        total_samples=total,
+        original_samples=total,
+    )
+    out = io.BytesIO()
+    writer = BitstreamWriter(out, header)
+    record = []
+    for index in range(header.chunks_per_channel):
+        for channel in range(channels):
+            payloads, streams_json = [], []
+            for _ in range(layers):
+                streams = []
+                for t in rng.integers(0, len(tables), rng.integers(0, 4)):
+                    p = tables[t].freqs / tables[t].freqs.sum()
+                    symbols = rng.choice(tables[t].num_symbols, rng.integers(0, 200), p=p)
+                    streams.append((symbols, tables[t], int(t)))
+                payloads.append(encode_streams([(s, tab) for s, tab, _ in streams]))
+                streams_json.append([{"table": t, "symbols": s.tolist()} for s, _, t in streams])
+            side = rng.integers(0, 256, rng.integers(0, 6), dtype=np.uint8).tobytes()
+            writer.write_chunk(
+                Chunk(index, channel, header.chunk_length(index), side, tuple(payloads))
+            )
+            record.append(
+                {"index": index, "channel": channel, "side_info_hex": side.hex(),
+                 "layers": streams_json}
+            )
+    writer.close()
+    data = out.getvalue()
+    meta = {
+        "header": {"tier_id": CONFORMANCE_TIER, "total_samples": total},
+        "tables": [{"precision": t.precision, "freqs": t.freqs.tolist()} for t in tables],
+        "chunks": record,
+        "sha256": hashlib.sha256(data).hexdigest(),
+    }
+    (VECTORS / f"{name}.nwc").write_bytes(data)
+    (VECTORS / f"{name}.json").write_text(json.dumps(meta, indent=1) + "\n")
+    return data
+
+
+def make_stripped(src_name: str, name: str, keep: int) -> None:
+    out = io.BytesIO()
+    strip_layers(io.BytesIO((VECTORS / f"{src_name}.nwc").read_bytes()), out, keep)
+    meta = json.loads((VECTORS / f"{src_name}.json").read_text())
+    for c in meta["chunks"]:
+        c["layers"] = c["layers"][:keep]
+    meta["sha256"] = hashlib.sha256(out.getvalue()).hexdigest()
+    (VECTORS / f"{name}.nwc").write_bytes(out.getvalue())
+    (VECTORS / f"{name}.json").write_text(json.dumps(meta, indent=1) + "\n")
+
+
+def make_invalid(base: bytes) -> None:
+    inv = VECTORS / "invalid"
+    inv.mkdir(exist_ok=True)
+    cases = {
+        "bad_magic.nwc": (b"RIFF" + base[4:], "NotNwcError"),
+        "major_2.nwc": (base[:8] + b"\x02" + base[9:], "UnsupportedVersionError"),
+        "header_crc.nwc": (base[:20] + bytes([base[20] ^ 1]) + base[21:], "CorruptError"),
+        "truncated.nwc": (base[: len(base) // 2], "TruncatedError"),
+        "chunk_crc.nwc": (base[:-40] + bytes([base[-40] ^ 0x80]) + base[-39:], "CorruptError"),
+        "trailing.nwc": (base + b"\x00", "TrailingDataError"),
+        "no_end.nwc": (base[:-13], "TruncatedError"),
+    }
+    for name, (data, _) in cases.items():
+        (inv / name).write_bytes(data)
+    expected = {name: err for name, (_, err) in cases.items()}
+    (inv / "expected.json").write_text(json.dumps(expected, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    VECTORS.mkdir(exist_ok=True)
+    base = make("mono_2layers", seed=1, channels=1, layers=2, total=40000, chunk=16000)
+    make("stereo_3layers", seed=2, channels=2, layers=3, total=20000, chunk=8000)
+    make("mono_1layer_short", seed=3, channels=1, layers=1, total=100, chunk=16000)
+    make_stripped("stereo_3layers", "stereo_3layers_strip1", keep=1)
+    make_invalid(base)

@@ -1,0 +1,16 @@
+"""The ``nwc`` command: a thin skin over nwcodec's Python API."""
+
+import click
+
+from cli.bitstream_cmds import info, strip
+from cli.common import NwcGroup
+
+
+@click.group(cls=NwcGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="nwcodec", prog_name="nwc")
+def main() -> None:
+    """nwcodec: neural speech and audio codec toolkit."""
+
+
+main.add_command(info)
+main.add_command(strip)

@@ -1,0 +1,96 @@
+"""``nwc info`` and ``nwc strip``: look into and thin out .nwc files without decoding audio."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+
+import click
+
+from cli.common import open_input, open_output
+from nwcodec.bitstream import BitstreamReader, strip_layers
+from nwcodec.errors import NwcodecError
+
+
+def _summarise(reader: BitstreamReader) -> dict:
+    h = reader.header
+    chunks, layer_bytes, side_bytes, damaged = [], [0] * h.num_layers, 0, 0
+    for chunk in reader:
+        sizes = [len(layer) for layer in chunk.layers]
+        for k, n in enumerate(sizes):
+            layer_bytes[k] += n
+        side_bytes += len(chunk.side_info)
+        damaged += chunk.damaged
+        chunks.append(
+            {
+                "index": chunk.index,
+                "channel": chunk.channel,
+                "samples": chunk.num_samples,
+                "side_bytes": len(chunk.side_info),
+                "layer_bytes": sizes,
+                "crc_ok": not chunk.damaged,
+            }
+        )
+    seconds = h.total_samples / h.sample_rate
+    per_layer = [
+        {"layer": k, "bytes": n, "kbps": n * 8 / seconds / 1000 if seconds else 0.0}
+        for k, n in enumerate(layer_bytes)
+    ]
+    header = asdict(h) | {"model_hash": h.model_hash.hex(), "seconds": seconds}
+    return {
+        "header": header,
+        "file_bytes": reader.offset,
+        "total_kbps": reader.offset * 8 / seconds / 1000 if seconds else 0.0,
+        "side_info_bytes": side_bytes,
+        "layers": per_layer,
+        "chunks": chunks,
+        "damaged_chunks": damaged,
+    }
+
+
+def _print_text(s: dict) -> None:
+    h = s["header"]
+    click.echo(
+        f"nwc format 1.{h['format_minor']}  tier id {h['tier_id']}  model {h['model_hash']}\n"
+        f"{h['channels']} ch  {h['sample_rate']} Hz (original {h['original_sample_rate']} Hz)  "
+        f"{h['total_samples']} samples = {h['seconds']:.3f} s  "
+        f"chunks of {h['chunk_samples']} samples\n"
+        f"{s['file_bytes']} bytes = {s['total_kbps']:.3f} kbit/s  "
+        f"(side info {s['side_info_bytes']} bytes)"
+    )
+    for layer in s["layers"]:
+        click.echo(f"  layer {layer['layer']}: {layer['bytes']} bytes, {layer['kbps']:.3f} kbit/s")
+    click.echo("  chunk  ch  samples  side  layers(bytes)  crc")
+    for c in s["chunks"]:
+        sizes = ",".join(str(n) for n in c["layer_bytes"]) or "-"
+        crc = "ok" if c["crc_ok"] else "BAD"
+        click.echo(
+            f"  {c['index']:5d} {c['channel']:3d} {c['samples']:8d} {c['side_bytes']:5d}  "
+            f"{sizes:>13}  {crc}"
+        )
+
+
+@click.command()
+@click.argument("path", metavar="FILE")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def info(path: str, as_json: bool) -> None:
+    """Show the header, per-layer and per-chunk summary of an .nwc FILE ('-' = stdin)."""
+    with open_input(path) as stream:
+        summary = _summarise(BitstreamReader(stream, on_damage="conceal"))
+    if as_json:
+        click.echo(json.dumps(summary, indent=2))
+    else:
+        _print_text(summary)
+    if summary["damaged_chunks"]:
+        raise NwcodecError(f"{summary['damaged_chunks']} chunk(s) failed their CRC")
+
+
+@click.command()
+@click.argument("src", metavar="IN")
+@click.argument("dst", metavar="OUT")
+@click.option("--layers", "-l", type=click.IntRange(min=1), required=True, help="Layers to keep.")
+@click.option("--force", "-f", is_flag=True, help="Overwrite OUT if it exists.")
+def strip(src: str, dst: str, layers: int, force: bool) -> None:
+    """Keep the first N layers of every chunk of IN, writing OUT (no re-encoding)."""
+    with open_input(src) as inp, open_output(dst, force) as out:
+        strip_layers(inp, out, layers)

@@ -1,0 +1,67 @@
+"""What every command shares: one-line errors, stdin/stdout as '-', atomic outputs."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import traceback
+from collections.abc import Iterator
+from typing import Any, BinaryIO
+
+import click
+
+from nwcodec.errors import NwcodecError
+from nwcodec.files import atomic_output
+
+
+class NwcGroup(click.Group):
+    """A click group that reports failures as one line on stderr and exits non-zero."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise
+        except NwcodecError as exc:
+            _fail(str(exc))
+        except FileNotFoundError as exc:
+            _fail(f"no such file: {exc.filename}")
+        except PermissionError as exc:
+            _fail(f"permission denied: {exc.filename}")
+        except OSError as exc:
+            _fail(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": "))
+        except KeyboardInterrupt:
+            _fail("interrupted", code=130)
+        except Exception as exc:  # a bug: still one line, the traceback only on request
+            if os.environ.get("NWC_DEBUG"):
+                traceback.print_exc()
+            _fail(f"internal error ({type(exc).__name__}: {exc}); set NWC_DEBUG=1 for details")
+
+
+def _fail(message: str, code: int = 1) -> None:
+    click.echo(f"nwc: error: {message}", err=True)
+    sys.exit(code)
+
+
+@contextlib.contextmanager
+def open_input(path: str) -> Iterator[BinaryIO]:
+    """Open ``path`` for binary reading; '-' is stdin."""
+    if path == "-":
+        yield sys.stdin.buffer
+        return
+    if os.path.isdir(path):
+        raise NwcodecError(f"{path} is a directory")
+    with open(path, "rb") as handle:
+        yield handle
+
+
+@contextlib.contextmanager
+def open_output(path: str, force: bool) -> Iterator[BinaryIO]:
+    """Open ``path`` for atomic binary writing; '-' is stdout."""
+    if path == "-":
+        yield sys.stdout.buffer
+        sys.stdout.buffer.flush()
+        return
+    with atomic_output(path, force=force) as handle:
+        yield handle

@@ -1,0 +1,203 @@
+"""Softmax ("soft-to-hard") scalar quantiser with learned centroids, and its rate controller.
+
+A latent ``z`` of shape (B, C, L) is split into ``groups`` contiguous channel groups
+(channel ``c`` belongs to group ``c // (C // groups)``). Each group has its own ``K`` learned
+centroids and its own symbol histogram, i.e. its own zeroth-order entropy model; the entropy
+coder builds one integer frequency table per group from :meth:`SoftmaxQuantizer.export_counts`.
+
+Soft assignment (seed papers §1.5): ``a_k = softmax_k(-hardness * |z - c_k|)``.
+Modes: ``"soft"`` (training: ``z_hat = sum_k a_k c_k``), ``"hard"`` (inference: nearest
+centroid), ``"ste"`` (hard value forward, soft gradient backward).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+Mode = Literal["soft", "hard", "ste"]
+MODES: tuple[str, ...] = ("soft", "hard", "ste")
+
+
+class SoftmaxQuantizer(nn.Module):
+    """Scalar quantiser over learned centroids with a pooled-batch entropy estimate.
+
+    The rate estimate in :meth:`forward` pools the soft assignment probabilities over the
+    whole batch (every batch item, channel of the group and time step) before taking the
+    entropy, so it estimates the cost under one static table per group, which is what the
+    range coder uses. (Per-frame entropies averaged would be optimistic: seed-papers §4.3.)
+    """
+
+    def __init__(
+        self,
+        channels: int,
+        num_centroids: int = 32,
+        groups: int = 1,
+        init_range: tuple[float, float] = (-1.0, 1.0),
+        hardness: float = 50.0,
+        learn_hardness: bool = False,
+    ) -> None:
+        super().__init__()
+        if groups < 1 or channels % groups:
+            raise ValueError(f"channels={channels} not divisible by groups={groups}")
+        self.channels = channels
+        self.groups = groups
+        self.num_centroids = num_centroids
+        self.mode: Mode = "soft"
+        self.centroids = nn.Parameter(torch.linspace(*init_range, num_centroids).repeat(groups, 1))
+        self.log_hardness = nn.Parameter(
+            torch.tensor(math.log(hardness)), requires_grad=learn_hardness
+        )
+        self.register_buffer("running_counts", torch.zeros(groups, num_centroids, dtype=torch.long))
+        self.register_buffer(
+            "last_counts", torch.zeros(groups, num_centroids, dtype=torch.long), persistent=False
+        )
+        self.register_buffer(
+            "group_of_channel",
+            torch.arange(channels) // (channels // groups),
+            persistent=False,
+        )
+
+    @property
+    def hardness(self) -> float:
+        return float(self.log_hardness.exp())
+
+    @hardness.setter
+    def hardness(self, value: float) -> None:
+        with torch.no_grad():
+            self.log_hardness.fill_(math.log(value))
+
+    def _distances(self, z: Tensor) -> Tensor:
+        """|z - c| of shape (B, C, L, K), each channel against its group's centroids."""
+        if z.dim() != 3 or z.shape[1] != self.channels:
+            raise ValueError(f"expected (B, {self.channels}, L), got {tuple(z.shape)}")
+        c = self.centroids[self.group_of_channel]  # (C, K)
+        return (z.unsqueeze(-1) - c[None, :, None, :]).abs()
+
+    def symbols(self, z: Tensor) -> Tensor:
+        """Hard symbols: index of the nearest centroid (ties -> lowest index), LongTensor."""
+        with torch.no_grad():
+            return self._distances(z).argmin(dim=-1)
+
+    def dequantize(self, symbols: Tensor) -> Tensor:
+        """Centroid values of ``symbols`` (B, C, L)."""
+        return self.centroids[self.group_of_channel[None, :, None], symbols]
+
+    def count_symbols(self, symbols: Tensor) -> Tensor:
+        """Exact histogram of hard symbols, shape (groups, K), int64."""
+        flat = self.group_of_channel[None, :, None] * self.num_centroids + symbols
+        counts = torch.bincount(flat.reshape(-1), minlength=self.groups * self.num_centroids)
+        return counts.view(self.groups, self.num_centroids)
+
+    def hard_entropy(self, symbols: Tensor) -> Tensor:
+        """Plug-in entropy of the hard symbols per group, bits/symbol, shape (groups,)."""
+        return _entropy_bits(self.count_symbols(symbols).double())
+
+    def forward(self, z: Tensor, mode: Mode | None = None) -> dict[str, Tensor]:
+        """Quantise ``z`` (B, C, L).
+
+        Returns ``z_hat`` (B, C, L); ``bits``: estimated total bits for the whole batch
+        (differentiable, pooled soft probabilities); ``entropy``: (groups,) bits/symbol;
+        ``penalty``: hardness penalty mean_i(sum_k sqrt(a_ik) - 1), 0 iff assignments are
+        one-hot; ``symbols``: hard symbols. In training mode the hard-symbol histogram is
+        added to ``running_counts``.
+        """
+        mode = mode or self.mode
+        if mode not in MODES:
+            raise ValueError(f"unknown mode {mode!r}")
+        dist = self._distances(z)
+        probs = torch.softmax(-self.log_hardness.exp() * dist, dim=-1)  # (B, C, L, K)
+        symbols = dist.detach().argmin(dim=-1)
+        hard = self.dequantize(symbols)
+        if mode == "hard":
+            z_hat = hard
+        else:
+            c = self.centroids[self.group_of_channel]
+            soft = (probs * c[None, :, None, :]).sum(-1)
+            z_hat = soft if mode == "soft" else hard + soft - soft.detach()
+
+        b, ch, length, k = probs.shape
+        per_group = probs.view(b, self.groups, ch // self.groups, length, k)
+        p = per_group.mean(dim=(0, 2, 3))  # (groups, K)
+        entropy = _entropy_bits(p)
+        bits = entropy.sum() * (b * (ch // self.groups) * length)
+        penalty = (probs + 1e-20).sqrt().sum(-1).sub(1.0).mean()
+
+        with torch.no_grad():
+            self.last_counts.copy_(self.count_symbols(symbols))
+            if self.training:
+                self.running_counts += self.last_counts
+        return {"z_hat": z_hat, "bits": bits, "entropy": entropy, "penalty": penalty,
+                "symbols": symbols}
+
+    @torch.no_grad()
+    def calibrate(self, z: Tensor) -> None:
+        """Add the hard-symbol histogram of ``z`` to ``running_counts`` (calibration pass)."""
+        self.last_counts.copy_(self.count_symbols(self.symbols(z)))
+        self.running_counts += self.last_counts
+
+    def reset_counts(self) -> None:
+        self.running_counts.zero_()
+        self.last_counts.zero_()
+
+    def export_counts(self, running: bool = True) -> np.ndarray:
+        """Hard-symbol counts, np.int64 of shape (groups, K), indexed by symbol.
+
+        ``running=True``: the accumulated histogram (training or :meth:`calibrate`);
+        ``running=False``: the histogram of the most recent forward/calibrate call.
+        Call :meth:`sort_` first if symbol order should follow centroid order.
+        """
+        counts = self.running_counts if running else self.last_counts
+        return counts.cpu().numpy().astype(np.int64)
+
+    @torch.no_grad()
+    def sort_(self) -> None:
+        """Sort each group's centroids ascending, permuting the histograms to match.
+
+        Changes the symbol alphabet: do it before freezing tables, never after.
+        """
+        order = self.centroids.argsort(dim=-1)
+        self.centroids.copy_(self.centroids.gather(-1, order))
+        self.running_counts.copy_(self.running_counts.gather(-1, order))
+        self.last_counts.copy_(self.last_counts.gather(-1, order))
+
+
+def _entropy_bits(p: Tensor) -> Tensor:
+    """Entropy in bits of (unnormalised) histograms along the last axis."""
+    p = p / p.sum(-1, keepdim=True).clamp_min(1e-30)
+    return -(p * torch.log2(p.clamp_min(1e-30))).sum(-1)
+
+
+@dataclass
+class RateController:
+    """Multiplicative controller steering a rate weight ``lam`` toward ``target_bps``.
+
+    ``lam <- lam * (ema / target_bps) ** gain``, with ``ema`` an exponential moving average
+    of the measured rate, clipped to [lam_min, lam_max]. Multiplicative, so ``lam`` never
+    changes sign (seed-papers §4.5); call :meth:`update` every step or every few steps.
+    Plain fields, so ``dataclasses.asdict`` / ``RateController(**state)`` checkpoint it.
+    """
+
+    target_bps: float
+    lam: float = 1e-5
+    gain: float = 0.05
+    smoothing: float = 0.9
+    lam_min: float = 1e-9
+    lam_max: float = 1.0
+    ema: float | None = None
+
+    def update(self, measured_bps: float) -> float:
+        m = float(measured_bps)
+        self.ema = m if self.ema is None else self.smoothing * self.ema + (1 - self.smoothing) * m
+        ratio = max(self.ema, 1e-9) / self.target_bps
+        self.lam = min(max(self.lam * ratio**self.gain, self.lam_min), self.lam_max)
+        return self.lam
+
+    def state_dict(self) -> dict[str, float | None]:
+        return dataclasses.asdict(self)
