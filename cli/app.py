@@ -3,6 +3,7 @@
 import click
 
 from cli.bitstream_cmds import info, strip
+from cli.codec_cmds import decode, encode, tiers
 from cli.common import NwcGroup
 
 
@@ -12,5 +13,8 @@ def main() -> None:
     """nwcodec: neural speech and audio codec toolkit."""
 
 
+main.add_command(encode)
+main.add_command(decode)
+main.add_command(tiers)
 main.add_command(info)
 main.add_command(strip)

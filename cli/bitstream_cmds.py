@@ -10,6 +10,7 @@ import click
 from cli.common import open_input, open_output
 from nwcodec.bitstream import BitstreamReader, strip_layers
 from nwcodec.errors import NwcodecError
+from nwcodec.zoo import tier_name
 
 
 def _summarise(reader: BitstreamReader) -> dict:
@@ -51,7 +52,8 @@ def _summarise(reader: BitstreamReader) -> dict:
 def _print_text(s: dict) -> None:
     h = s["header"]
     click.echo(
-        f"nwc format 1.{h['format_minor']}  tier id {h['tier_id']}  model {h['model_hash']}\n"
+        f"nwc format 1.{h['format_minor']}  tier {h['tier_id']} ({tier_name(h['tier_id'])})  "
+        f"model {h['model_hash']}\n"
         f"{h['channels']} ch  {h['sample_rate']} Hz (original {h['original_sample_rate']} Hz)  "
         f"{h['total_samples']} samples = {h['seconds']:.3f} s  "
         f"chunks of {h['chunk_samples']} samples\n"

@@ -1,0 +1,100 @@
+"""Audio in and out: reading and validating files, resampling, writing atomically.
+
+Audio arrays are float32, shape ``(samples, channels)``, nominally in [-1, 1].
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from fractions import Fraction
+from typing import BinaryIO
+
+import numpy as np
+import soundfile as sf
+from scipy.signal import resample_poly
+
+from nwcodec.errors import NwcodecError
+from nwcodec.files import atomic_output
+
+MIN_RATE, MAX_RATE = 1000, 768_000
+
+
+class AudioError(NwcodecError):
+    """The input is not audio we can code, or the output cannot be written."""
+
+
+def read_audio(source: str | os.PathLike[str] | BinaryIO) -> tuple[np.ndarray, int]:
+    """Read any format libsndfile knows (WAV, FLAC, OGG, MP3...) as float32 (samples, channels).
+
+    A file-like ``source`` is read fully first (stdin is not seekable).
+    """
+    name = getattr(source, "name", None) if not isinstance(source, str | os.PathLike) else source
+    if isinstance(source, str | os.PathLike):
+        if not os.path.exists(source):
+            raise AudioError(f"no such file: {source}")
+        if os.path.isdir(source):
+            raise AudioError(f"{source} is a directory")
+        if os.path.getsize(source) == 0:
+            raise AudioError(f"{source} is empty (0 bytes)")
+    else:
+        data = source.read()
+        if not data:
+            raise AudioError("the input stream is empty")
+        source = io.BytesIO(data)
+    try:
+        audio, sr = sf.read(source, dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
+        raise AudioError(f"{name or 'input'} is not a readable audio file ({exc})") from None
+    return validate_audio(audio, sr, name or "input"), int(sr)
+
+
+def validate_audio(audio: np.ndarray, sr: int, name: str = "input") -> np.ndarray:
+    """Check rate, shape and values; return float32 (samples, channels)."""
+    if not MIN_RATE <= sr <= MAX_RATE:
+        raise AudioError(f"{name}: sample rate {sr} Hz is outside {MIN_RATE}..{MAX_RATE} Hz")
+    audio = np.asarray(audio, dtype=np.float32)
+    if audio.ndim == 1:
+        audio = audio[:, None]
+    if audio.ndim != 2 or audio.shape[1] < 1:
+        raise AudioError(f"{name}: expected (samples,) or (samples, channels), got {audio.shape}")
+    if audio.shape[1] > 255:
+        raise AudioError(f"{name}: {audio.shape[1]} channels; at most 255 are supported")
+    if not np.isfinite(audio).all():
+        raise AudioError(f"{name} contains NaN or infinite samples")
+    return audio
+
+
+def resample(audio: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
+    """Polyphase resampling along axis 0 (scipy, Kaiser window)."""
+    if sr_in == sr_out or audio.shape[0] == 0:
+        return audio.astype(np.float32, copy=False)
+    ratio = Fraction(sr_out, sr_in)
+    out = resample_poly(audio, ratio.numerator, ratio.denominator, axis=0)
+    return out.astype(np.float32)
+
+
+def resampled_length(n: int, sr_in: int, sr_out: int) -> int:
+    """Length :func:`resample` gives for ``n`` input samples."""
+    return -(-n * sr_out // sr_in)
+
+
+def write_audio(
+    target: str | os.PathLike[str] | BinaryIO,
+    audio: np.ndarray,
+    sr: int,
+    force: bool = False,
+    subtype: str = "PCM_16",
+) -> None:
+    """Write WAV/FLAC/OGG (by extension; WAV for streams), atomically for paths."""
+    audio = np.clip(audio, -1.0, 1.0)
+    if not isinstance(target, str | os.PathLike):
+        sf.write(target, audio, sr, format="WAV", subtype=subtype)
+        return
+    fmt = os.path.splitext(str(target))[1].lstrip(".").upper() or "WAV"
+    if fmt not in sf.available_formats():
+        raise AudioError(f"cannot write audio format '.{fmt.lower()}' (try .wav or .flac)")
+    if not sf.check_format(fmt, subtype):
+        subtype = sf.default_subtype(fmt)
+    with atomic_output(target, force=force) as handle:
+        sf.write(handle, audio, sr, format=fmt, subtype=subtype)

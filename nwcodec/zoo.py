@@ -1,0 +1,103 @@
+"""The tier registry: stable ids, names, rates and the weights behind each tier.
+
+Ids are written into every bitstream and are **never reused** (bitstream_spec/SPEC.md §6):
+append new tiers, never renumber, and keep retired ones listed with ``retired=True``.
+A tier is a trained cascade plus the number of layers its encoder writes; tiers that share a
+model are prefixes of each other (a decoder may drop the upper layers of the higher one).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from nwcodec.errors import NwcodecError
+
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+
+
+class UnknownTierError(NwcodecError):
+    """No tier has the requested name or id."""
+
+
+class WeightsError(NwcodecError):
+    """A weights file is missing or does not match its registered hash."""
+
+
+@dataclass(frozen=True)
+class Tier:
+    """One row of the registry."""
+
+    id: int
+    name: str
+    sample_rate: int
+    layers: int
+    nominal_kbps: float
+    weights: str | None
+    sha256: str | None
+    description: str
+    is_test: bool = False
+    retired: bool = False
+
+    def weights_path(self) -> Path:
+        if self.weights is None:
+            raise WeightsError(f"tier {self.name} has no weights file")
+        return WEIGHTS_DIR / self.weights
+
+    def verified_weights(self) -> Path:
+        """Path to the weights after checking their SHA-256 against the registry."""
+        path = self.weights_path()
+        if not path.is_file():
+            raise WeightsError(f"weights for tier {self.name} not found at {path}")
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        if digest != self.sha256:
+            raise WeightsError(
+                f"weights for tier {self.name} are corrupt or replaced "
+                f"(sha256 {digest[:16]}…, expected {str(self.sha256)[:16]}…)"
+            )
+        return path
+
+
+TEST_TIER_ID = 1
+
+TIERS: tuple[Tier, ...] = (
+    Tier(
+        id=TEST_TIER_ID,
+        name="test-random",
+        sample_rate=16000,
+        layers=2,
+        nominal_kbps=0.0,
+        weights=None,
+        sha256=None,
+        description="randomly initialised (fixed seed) test model for machinery tests; "
+        "not a codec, output is noise",
+        is_test=True,
+    ),
+)
+
+
+def all_tiers(include_test: bool = False) -> list[Tier]:
+    return [t for t in TIERS if (include_test or not t.is_test) and not t.retired]
+
+
+def get_tier(key: str | int) -> Tier:
+    """Look a tier up by name or numeric id (retired and test tiers included)."""
+    for tier in TIERS:
+        if key in (tier.id, tier.name) or (isinstance(key, str) and key == str(tier.id)):
+            return tier
+    names = ", ".join(t.name for t in all_tiers()) or "none shipped yet"
+    raise UnknownTierError(f"unknown tier {key!r} (available: {names})")
+
+
+def nearest_tier(kbps: float) -> Tier:
+    """The shipped tier whose nominal bitrate is closest to ``kbps``."""
+    tiers = all_tiers()
+    if not tiers:
+        raise UnknownTierError("no trained tier is shipped yet")
+    return min(tiers, key=lambda t: abs(t.nominal_kbps - kbps))
+
+
+def tier_name(tier_id: int) -> str:
+    """Name of a tier id, or ``"unknown"`` (for display of foreign streams)."""
+    return next((t.name for t in TIERS if t.id == tier_id), "unknown")
