@@ -5,6 +5,7 @@ import click
 from cli.bitstream_cmds import info, strip
 from cli.codec_cmds import decode, encode, tiers
 from cli.common import NwcGroup
+from cli.train_cmd import train
 
 
 @click.group(cls=NwcGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -18,3 +19,4 @@ main.add_command(decode)
 main.add_command(tiers)
 main.add_command(info)
 main.add_command(strip)
+main.add_command(train)

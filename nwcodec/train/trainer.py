@@ -1,0 +1,235 @@
+"""Resumable CPU training of a cascade tier from a recipe (``nwc train RECIPE``).
+
+Phases, each checkpointed in the work directory so a killed run resumes where it stopped:
+
+1. ``lpc``: fit the LSF quantiser's centroids on training LSFs.
+2. ``data``: cut the training speech into codec chunks and run the LPC stage over them.
+3. ``stage k`` (greedy CMRL): train autoencoder k on what stages < k leave, earlier stages
+   frozen; soft quantisation first, then straight-through; a rate controller steers the
+   stage's estimated bitrate toward its target.
+4. ``export``: count hard symbols over the training chunks, freeze integer tables, save the
+   weights file and its SHA-256.
+
+The loss is computed on speech, not on the residual: the decoded residual goes through the
+decoder's ``1/Â(z)`` and de-emphasis (differentiable torch versions), and the reference is the
+same synthesis of the true residual, so the loss sees exactly the error the listener gets.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from nwcodec.dsp import lpc
+from nwcodec.losses import CodecLoss, LossWeights
+from nwcodec.nn.cmrl import CascadeModel
+from nwcodec.nn.lpc_module import LpcConfig
+from nwcodec.nn.quantizer import RateController
+from nwcodec.train.data import ChunkSet, build_chunks, list_corpus, load_mono
+
+log = logging.getLogger("nwcodec.train")
+
+
+@dataclass
+class StagePlan:
+    config: dict
+    target_kbps: float
+    steps: int
+    soft_fraction: float = 0.3
+
+
+@dataclass
+class Recipe:
+    """Everything that defines a training run; stored as JSON in ``train/recipes``."""
+
+    name: str
+    train_tsv: str
+    lpc: dict = field(default_factory=dict)
+    lsf_lambda: float = 3e-5
+    lsf_files: int = 300
+    train_files: int = 0  # 0 = all
+    stages: list[StagePlan] = field(default_factory=list)
+    batch: int = 16
+    lr: float = 1e-3
+    loss: dict = field(default_factory=dict)
+    seed: int = 0
+    threads: int = 2
+
+    @classmethod
+    def load(cls, path: str | Path) -> Recipe:
+        raw = json.loads(Path(path).read_text())
+        raw["stages"] = [StagePlan(**s) for s in raw.get("stages", [])]
+        recipe = cls(**raw)
+        recipe.train_tsv = str((Path(path).parent / recipe.train_tsv).resolve()) \
+            if not Path(recipe.train_tsv).is_absolute() else recipe.train_tsv
+        return recipe
+
+
+def _speech(model: CascadeModel, residual: torch.Tensor, a_sub: torch.Tensor,
+            gain: torch.Tensor) -> torch.Tensor:
+    """Decoder path in torch: normalised residual (B, 1, T) -> speech (B, T)."""
+    cfg = model.lpc.config
+    b, _, t = residual.shape
+    e = (residual.reshape(b, -1, cfg.frame) * gain[..., None]).reshape(b, t)
+    y, _ = lpc.synthesize(e, a_sub.to(e.dtype))
+    x, _ = lpc.deemphasis(y, cfg.preemphasis)
+    return x
+
+
+class Trainer:
+    def __init__(self, recipe: Recipe, workdir: str | Path) -> None:
+        self.recipe = recipe
+        self.dir = Path(workdir)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        torch.set_num_threads(recipe.threads)
+        torch.manual_seed(recipe.seed)
+        lpc_cfg = LpcConfig(**recipe.lpc)
+        self.model = CascadeModel.from_config(
+            {"lpc": lpc_cfg.to_dict(), "stages": [s.config for s in recipe.stages]}
+        )
+        self.loss = CodecLoss(lpc_cfg.sample_rate, LossWeights(**recipe.loss))
+        self.files = list_corpus(recipe.train_tsv)
+        if recipe.train_files:
+            self.files = self.files[: recipe.train_files]
+
+    # -- phases -----------------------------------------------------------------------------
+
+    def fit_lpc(self) -> None:
+        path = self.dir / "lpc.pt"
+        if path.exists():
+            self.model.lpc.load_state_dict(torch.load(path, weights_only=True))
+            return
+        stage = self.model.lpc
+        rng = np.random.default_rng(self.recipe.seed)
+        pick = rng.choice(len(self.files), min(self.recipe.lsf_files, len(self.files)), False)
+        lsf = np.concatenate(
+            [stage.analysis_lsf(load_mono(self.files[i], stage.config.sample_rate)) for i in pick]
+        )
+        stats = stage.fit_lsf(lsf, lam=self.recipe.lsf_lambda)
+        log.info("lpc: fitted on %d frames: %s", lsf.shape[0], stats)
+        torch.save(stage.state_dict(), path)
+        (self.dir / "lpc.json").write_text(json.dumps(stats) + "\n")
+
+    def chunks(self) -> ChunkSet:
+        path = self.dir / "chunks.npz"
+        if path.exists():
+            return ChunkSet.load(path)
+        t0 = time.time()
+        data = build_chunks(self.model.lpc, self.files, self.model.chunk_samples)
+        data.save(path)
+        log.info("data: %d chunks in %.0f s", len(data), time.time() - t0)
+        return data
+
+    def _checkpoint(self) -> Path:
+        return self.dir / "checkpoint.pt"
+
+    def _resume(self) -> tuple[int, int, dict]:
+        """(stage, step, optimiser/controller state) from the checkpoint, or a fresh start."""
+        path = self._checkpoint()
+        if not path.exists():
+            return 0, 0, {}
+        ck = torch.load(path, weights_only=True)
+        self.model.load_state_dict(ck["model"])
+        return ck["stage"], ck["step"], ck
+
+    def train_stages(self, data: ChunkSet) -> None:
+        start_stage, start_step, ck = self._resume()
+        for k in range(start_stage, len(self.recipe.stages)):
+            resume = ck if k == start_stage else {}
+            self._train_stage(k, data, start_step if k == start_stage else 0, resume)
+
+    def _train_stage(self, k: int, data: ChunkSet, step: int, ck: dict) -> None:
+        plan, rec = self.recipe.stages[k], self.recipe
+        stage = self.model.stages[k]
+        opt = torch.optim.Adam(stage.parameters(), lr=rec.lr)
+        ctrl = RateController(target_bps=plan.target_kbps * 1000, lam=1e-4)
+        if ck.get("optimizer"):
+            opt.load_state_dict(ck["optimizer"])
+            ctrl = RateController(**json.loads(ck["controller"]))
+        sched = torch.optim.lr_scheduler.LambdaLR(
+            opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s / plan.steps, 1.0))) * 0.95 + 0.05
+        )
+        for _ in range(step):
+            sched.step()
+        rng = np.random.default_rng(rec.seed + 1000 * k + step)
+        sr = self.model.sample_rate
+        for s in range(k):
+            self.model.stages[s].eval()
+        stage.train()
+        t0, seen = time.time(), 0
+        while step < plan.steps:
+            mode = "soft" if step < plan.soft_fraction * plan.steps else "ste"
+            batch = data.batch(rng.integers(0, len(data), rec.batch))
+            out = self.model(batch["residual"], upto=k + 1, mode=mode, frozen=k)
+            x_hat = _speech(self.model, out["residual_hat"], batch["a_sub"], batch["gain"])
+            with torch.no_grad():
+                x_ref = _speech(self.model, batch["residual"], batch["a_sub"], batch["gain"])
+            dist, terms = self.loss(x_hat, x_ref)
+            seconds = batch["residual"].shape[0] * batch["residual"].shape[-1] / sr
+            bps = out["bits"][k] / seconds
+            loss = dist + ctrl.lam * bps + 0.1 * out["penalty"]
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(stage.parameters(), 5.0)
+            opt.step()
+            sched.step()
+            ctrl.update(bps.item())
+            step += 1
+            seen += seconds
+            if step % 50 == 0 or step == plan.steps:
+                snr = 10 * torch.log10(x_ref.pow(2).sum() / (x_hat - x_ref).pow(2).sum())
+                log.info(
+                    "stage %d step %d/%d %s loss %.4f %s kbps %.2f lam %.2e snr %.2f dB "
+                    "%.1f audio-s/s",
+                    k, step, plan.steps, mode, float(dist),
+                    " ".join(f"{n}={float(v):.4f}" for n, v in terms.items()),
+                    float(bps) / 1000, ctrl.lam, float(snr), seen / (time.time() - t0),
+                )
+            if step % 200 == 0 or step == plan.steps:
+                self._save(k, step, opt, ctrl)
+        stage.eval()
+        self._save(k + 1, 0, None, None)
+
+    def _save(self, stage: int, step: int, opt, ctrl) -> None:
+        blob = {"model": self.model.state_dict(), "stage": stage, "step": step}
+        if opt is not None:
+            blob["optimizer"] = opt.state_dict()
+            blob["controller"] = json.dumps(dataclasses.asdict(ctrl))
+        tmp = self._checkpoint().with_suffix(".tmp")
+        torch.save(blob, tmp)
+        tmp.replace(self._checkpoint())
+
+    @torch.no_grad()
+    def export(self, data: ChunkSet, out: Path) -> str:
+        """Count hard symbols of every stream over the training chunks (closed loop, as the
+        encoder runs), freeze the tables, save; return the file's SHA-256."""
+        self.model.eval()
+        for stage in self.model.stages:
+            for q in stage.quantizers:
+                q.reset_counts()
+        for start in range(0, len(data), 64):
+            residual = data.batch(np.arange(start, min(start + 64, len(data))))["residual"]
+            acc = torch.zeros_like(residual)
+            for stage in self.model.stages:
+                stage.calibrate(residual - acc)
+                acc = acc + stage(residual - acc, "hard")["x_hat"]
+        self.model.freeze_tables(data.side_counts)
+        self.model.save(out)
+        digest = hashlib.sha256(out.read_bytes()).hexdigest()
+        log.info("export: %s sha256 %s", out, digest)
+        return digest
+
+    def run(self, out: Path) -> str:
+        self.fit_lpc()
+        data = self.chunks()
+        self.train_stages(data)
+        return self.export(data, out)
