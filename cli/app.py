@@ -2,6 +2,7 @@
 
 import click
 
+from cli.bench import bench
 from cli.bitstream_cmds import info, strip
 from cli.codec_cmds import decode, encode, tiers
 from cli.common import NwcGroup
@@ -20,3 +21,4 @@ main.add_command(tiers)
 main.add_command(info)
 main.add_command(strip)
 main.add_command(train)
+main.add_command(bench)

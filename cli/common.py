@@ -29,6 +29,8 @@ class NwcGroup(click.Group):
             _fail(f"no such file: {exc.filename}")
         except PermissionError as exc:
             _fail(f"permission denied: {exc.filename}")
+        except BrokenPipeError:
+            _stdout_closed()
         except OSError as exc:
             _fail(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": "))
         except KeyboardInterrupt:
@@ -37,6 +39,14 @@ class NwcGroup(click.Group):
             if os.environ.get("NWC_DEBUG"):
                 traceback.print_exc()
             _fail(f"internal error ({type(exc).__name__}: {exc}); set NWC_DEBUG=1 for details")
+
+
+def _stdout_closed() -> None:
+    """The reader of stdout went away (``nwc info x.nwc | head``): stop quietly, as cat does.
+    stdout is pointed at /dev/null so the interpreter's final flush cannot fail again."""
+    with contextlib.suppress(OSError, ValueError):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    sys.exit(1)
 
 
 def _fail(message: str, code: int = 1) -> None:

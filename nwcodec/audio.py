@@ -31,12 +31,7 @@ def read_audio(source: str | os.PathLike[str] | BinaryIO) -> tuple[np.ndarray, i
     """
     name = getattr(source, "name", None) if not isinstance(source, str | os.PathLike) else source
     if isinstance(source, str | os.PathLike):
-        if not os.path.exists(source):
-            raise AudioError(f"no such file: {source}")
-        if os.path.isdir(source):
-            raise AudioError(f"{source} is a directory")
-        if os.path.getsize(source) == 0:
-            raise AudioError(f"{source} is empty (0 bytes)")
+        check_input_path(source)
     else:
         data = source.read()
         if not data:
@@ -47,6 +42,16 @@ def read_audio(source: str | os.PathLike[str] | BinaryIO) -> tuple[np.ndarray, i
     except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
         raise AudioError(f"{name or 'input'} is not a readable audio file ({exc})") from None
     return validate_audio(audio, sr, name or "input"), int(sr)
+
+
+def check_input_path(path: str | os.PathLike[str]) -> None:
+    """Refuse a missing, directory or empty input path with a clear message."""
+    if not os.path.exists(path):
+        raise AudioError(f"no such file: {path}")
+    if os.path.isdir(path):
+        raise AudioError(f"{path} is a directory")
+    if os.path.getsize(path) == 0:
+        raise AudioError(f"{path} is empty (0 bytes)")
 
 
 def validate_audio(audio: np.ndarray, sr: int, name: str = "input") -> np.ndarray:

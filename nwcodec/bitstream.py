@@ -180,7 +180,8 @@ class BitstreamWriter:
         if (chunk.index, chunk.channel) != self._expected:
             raise ValueError(f"chunk ({chunk.index}, {chunk.channel}) out of order")
         if chunk.num_samples != h.chunk_length(chunk.index):
-            raise ValueError(f"chunk {chunk.index} must carry {h.chunk_length(chunk.index)} samples")
+            want = h.chunk_length(chunk.index)
+            raise ValueError(f"chunk {chunk.index} must carry {want} samples")
         if not 1 <= len(chunk.layers) <= h.num_layers or len(chunk.side_info) > 0xFFFF:
             raise ValueError("chunk layer count or side information size out of range")
         body = chunk.body()
@@ -223,7 +224,9 @@ class BitstreamReader:
         while need:
             part = self._stream.read(min(need, _READ_BLOCK))
             if not part:
-                raise TruncatedError(f"file ends inside {what}: {n - need} of {n} bytes", self.offset)
+                raise TruncatedError(
+                    f"file ends inside {what}: {n - need} of {n} bytes", self.offset
+                )
             parts.append(part)
             need -= len(part)
         self.offset += n
@@ -316,7 +319,9 @@ class BitstreamReader:
             raise MalformedError("chunk record too short", at)
         index, channel, samples, nlayers, side_len = _CHUNK_FIXED.unpack_from(body)
         if not 1 <= nlayers <= h.num_layers:
-            raise MalformedError(f"chunk declares {nlayers} layers, header allows {h.num_layers}", at)
+            raise MalformedError(
+                f"chunk declares {nlayers} layers, header allows {h.num_layers}", at
+            )
         if channel >= h.channels:
             raise MalformedError(f"chunk channel {channel} >= {h.channels}", at)
         if index < h.chunks_per_channel and samples != h.chunk_length(index):

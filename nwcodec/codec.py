@@ -23,6 +23,7 @@ import soundfile as sf
 
 from nwcodec.audio import (
     AudioError,
+    check_input_path,
     read_audio,
     resample,
     resampled_length,
@@ -147,6 +148,7 @@ class Codec:
     ) -> None:
         """Encode an audio file. Model-rate files stream block by block in bounded memory;
         others are read whole and resampled first."""
+        check_input_path(path)
         try:
             info = sf.info(path)
         except (sf.LibsndfileError, RuntimeError) as exc:

@@ -50,18 +50,21 @@ def resample(x: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
     return resample_poly(x, sr_out // g, sr_in // g)
 
 
-def estimate_delay(ref: np.ndarray, deg: np.ndarray, max_lag: int) -> int:
-    """Lag (samples) maximising the cross-correlation; positive when ``deg`` is late."""
+def cross_correlation(ref: np.ndarray, deg: np.ndarray, max_lag: int) -> np.ndarray:
+    """Cross-correlation at lags ``-max_lag..max_lag`` (index ``max_lag`` is lag 0)."""
     n = len(ref) + len(deg)
     nfft = 1 << (n - 1).bit_length()
     cc = np.fft.irfft(np.fft.rfft(deg, nfft) * np.conj(np.fft.rfft(ref, nfft)), nfft)
-    lags = np.arange(-max_lag, max_lag + 1)
-    return int(lags[np.argmax(cc[lags % nfft])])
+    return cc[np.arange(-max_lag, max_lag + 1) % nfft]
 
 
-def align(
-    ref: np.ndarray, deg: np.ndarray, max_lag: int
-) -> tuple[np.ndarray, np.ndarray, int]:
+def estimate_delay(ref: np.ndarray, deg: np.ndarray, max_lag: int) -> int:
+    """Lag (samples) maximising the cross-correlation; positive when ``deg`` is late."""
+    cc = cross_correlation(ref, deg, max_lag)
+    return int(np.argmax(cc)) - max_lag if np.any(cc) else 0
+
+
+def align(ref: np.ndarray, deg: np.ndarray, max_lag: int) -> tuple[np.ndarray, np.ndarray, int]:
     """Shift ``deg`` by its estimated delay (``|lag| <= max_lag``) and crop both to equal length.
 
     Returns ``(ref_aligned, deg_aligned, lag)``.
@@ -119,7 +122,7 @@ def pesq_wb(ref: np.ndarray, deg: np.ndarray, sr: int) -> MetricResult:
 
 
 @cache
-def _visqol_api(mode: str):  # noqa: ANN202 - visqol is imported lazily
+def _visqol_api(mode: str):  # visqol (numba, tflite) is imported only when needed
     from visqol import VisqolApi
 
     api = VisqolApi()
@@ -168,7 +171,7 @@ def stoi(ref: np.ndarray, deg: np.ndarray, sr: int) -> MetricResult:
 
 def si_sdr(ref: np.ndarray, deg: np.ndarray, sr: int) -> MetricResult:
     """Scale-invariant signal-to-distortion ratio in dB (higher is better)."""
-    prep = _prepare(ref, deg, sr, sr, 0.0)
+    prep = _prepare(ref, deg, sr, sr, 0.01)
     if isinstance(prep, MetricResult):
         return prep
     r = prep[0] - prep[0].mean()
@@ -176,7 +179,7 @@ def si_sdr(ref: np.ndarray, deg: np.ndarray, sr: int) -> MetricResult:
     target = (np.dot(d, r) / np.dot(r, r)) * r
     noise = d - target
     eps = 1e-10  # keeps identical signals finite (a large value instead of +inf)
-    return MetricResult(float(10 * np.log10((np.dot(target, target) + eps) / (noise @ noise + eps))))
+    return MetricResult(float(10 * np.log10((target @ target + eps) / (noise @ noise + eps))))
 
 
 @cache

@@ -82,6 +82,13 @@ class Conv(nn.Conv1d):
         super().__init__(cin, cout, kernel, dilation=dilation, padding=(kernel - 1) * dilation // 2,
                          groups=groups)
 
+    def forward(self, x: Tensor) -> Tensor:
+        if self.kernel_size[0] > 1:
+            return super().forward(x)
+        # A 1x1 conv *with* bias takes a GEMM path whose result depends on the thread count;
+        # adding the bias separately keeps the output bit-identical across thread counts.
+        return F.conv1d(x, self.weight, None, groups=self.groups) + self.bias[:, None]
+
     def spans(self) -> list[Span]:
         k, d = self.kernel_size[0], self.dilation[0]
         return [Span(k, d, 1, (k - 1) * d // 2)] if k > 1 else []
@@ -138,6 +145,12 @@ def pixel_shuffle_1d(x: Tensor, factor: int) -> Tensor:
     return x.view(b, c // factor, factor, length).transpose(2, 3).reshape(b, -1, length * factor)
 
 
+def pixel_unshuffle_1d(x: Tensor, factor: int) -> Tensor:
+    """(B, C, L*factor) -> (B, C*factor, L): inverse of :func:`pixel_shuffle_1d`."""
+    b, c, length = x.shape
+    return x.view(b, c, length // factor, factor).transpose(2, 3).reshape(b, c * factor, -1)
+
+
 class PixelShuffleUp(nn.Module):
     """Sub-pixel up-sampling: 'same' conv to cout*factor channels, then a 1-D pixel shuffle."""
 
@@ -151,6 +164,23 @@ class PixelShuffleUp(nn.Module):
 
     def spans(self) -> list[Span]:
         return [*self.conv.spans(), Span(up=self.factor)]
+
+
+class PixelUnshuffleDown(nn.Module):
+    """Space-to-depth down-sampling: fold ``factor`` phases into channels, then a 'same' conv
+    at the low rate. Replaces full-rate layers, which are slow on CPU (1-channel convs take
+    PyTorch's slow path) and starve the network of width."""
+
+    def __init__(self, cin: int, cout: int, factor: int, kernel: int = 3) -> None:
+        super().__init__()
+        self.factor = factor
+        self.conv = Conv(cin * factor, cout, kernel)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.conv(pixel_unshuffle_1d(x, self.factor))
+
+    def spans(self) -> list[Span]:
+        return [Span(self.factor, 1, self.factor, 0), *self.conv.spans()]
 
 
 def gated_stack(channels: int, n: int, kernel: int = 5) -> list[nn.Module]:

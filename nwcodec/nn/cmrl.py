@@ -238,7 +238,7 @@ class CascadeModel(nn.Module):
         state = torch.random.get_rng_state()
         torch.manual_seed(20261122)
         try:
-            small = AEConfig(channels=(8, 16, 24), strides=(8, 10), blocks=(0, 1, 1),
+            small = AEConfig(channels=(16, 24), strides=(8, 10), blocks=(1, 1),
                              latent_channels=4, num_centroids=8, skips=1, skip_channels=2,
                              skip_stride=5, skip_centroids=4)
             model = cls(LpcConfig(), [small, small])

@@ -26,12 +26,16 @@ class SkipCodec(nn.Module):
         super().__init__()
         self.stride = stride
         self.analysis = nn.Sequential(
-            Conv(channels, channels, 3), nn.LeakyReLU(0.2), Downsample(channels, skip_channels, stride)
+            Conv(channels, channels, 3),
+            nn.LeakyReLU(0.2),
+            Downsample(channels, skip_channels, stride),
         )
         self.quantizer = SoftmaxQuantizer(skip_channels, num_centroids, groups=skip_channels,
                                           hardness=hardness)
         self.synthesis = nn.Sequential(
-            PixelShuffleUp(skip_channels, channels, stride), nn.LeakyReLU(0.2), Conv(channels, channels, 3)
+            PixelShuffleUp(skip_channels, channels, stride),
+            nn.LeakyReLU(0.2),
+            Conv(channels, channels, 3),
         )
 
     def encode(self, h: Tensor) -> Tensor:

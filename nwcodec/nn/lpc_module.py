@@ -145,12 +145,15 @@ class LpcStage(nn.Module):
 
     # -- training --------------------------------------------------------------------------------
 
-    def fit_lsf(self, lsf: np.ndarray, steps: int = 400, lam: float = 2e-4) -> dict[str, float]:
+    def fit_lsf(
+        self, lsf: np.ndarray, steps: int = 300, lam: float = 5e-5, batch: int = 4096, seed: int = 0
+    ) -> dict[str, float]:
         """Fit the LSF centroids to training LSFs (N, order): minimise the squared LSF error
-        plus ``lam`` x estimated bits, with straight-through hard quantisation.
+        plus ``lam`` x estimated bits, with straight-through hard quantisation, on random
+        mini-batches of ``batch`` frames.
 
         Centroids start at per-dimension quantiles. Returns the final error (rad RMS) and the
-        estimated rate (bits per frame)."""
+        estimated rate (bits per frame) over all of ``lsf``."""
         q = self.lsf_quantizer
         k = q.num_centroids
         with torch.no_grad():
@@ -159,9 +162,12 @@ class LpcStage(nn.Module):
         data = torch.from_numpy(lsf.T[None].astype(np.float32).copy())
         opt = torch.optim.Adam([q.centroids], lr=2e-3)
         q.train()
+        rng = np.random.default_rng(seed)
         for _ in range(steps):
-            out = q(data, "ste")
-            err = (out["z_hat"] - data).pow(2).mean()
+            pick = torch.from_numpy(rng.integers(0, data.shape[-1], batch))
+            sample = data[..., pick]
+            out = q(sample, "ste")
+            err = (out["z_hat"] - sample).pow(2).mean()
             loss = err + lam * out["entropy"].sum()
             opt.zero_grad()
             loss.backward()

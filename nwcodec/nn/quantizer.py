@@ -78,7 +78,7 @@ class SoftmaxQuantizer(nn.Module):
         if z.dim() != 3 or z.shape[1] != self.channels:
             raise ValueError(f"expected (B, {self.channels}, L), got {tuple(z.shape)}")
         c = self.centroids[self.group_of_channel]  # (C, K)
-        return (z.unsqueeze(-1) - c[None, :, None, :]).abs()
+        return (z.float().unsqueeze(-1) - c[None, :, None, :]).abs()
 
     def symbols(self, z: Tensor) -> Tensor:
         """Hard symbols: index of the nearest centroid (ties -> lowest index), LongTensor."""
@@ -106,9 +106,12 @@ class SoftmaxQuantizer(nn.Module):
         (differentiable, pooled soft probabilities); ``entropy``: (groups,) bits/symbol;
         ``penalty``: hardness penalty mean_i(sum_k sqrt(a_ik) - 1), 0 iff assignments are
         one-hot; ``symbols``: hard symbols. In training mode the hard-symbol histogram is
-        added to ``running_counts``.
+        added to ``running_counts``. Always computed in float32, also under autocast.
         """
-        mode = mode or self.mode
+        with torch.autocast(z.device.type, enabled=False):
+            return self._quantize(z, mode or self.mode)
+
+    def _quantize(self, z: Tensor, mode: Mode) -> dict[str, Tensor]:
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}")
         dist = self._distances(z)
@@ -120,7 +123,7 @@ class SoftmaxQuantizer(nn.Module):
         else:
             c = self.centroids[self.group_of_channel]
             soft = (probs * c[None, :, None, :]).sum(-1)
-            z_hat = soft if mode == "soft" else hard + soft - soft.detach()
+            z_hat = soft if mode == "soft" else _StraightThrough.apply(hard, soft)
 
         b, ch, length, k = probs.shape
         per_group = probs.view(b, self.groups, ch // self.groups, length, k)
@@ -166,6 +169,19 @@ class SoftmaxQuantizer(nn.Module):
         self.centroids.copy_(self.centroids.gather(-1, order))
         self.running_counts.copy_(self.running_counts.gather(-1, order))
         self.last_counts.copy_(self.last_counts.gather(-1, order))
+
+
+class _StraightThrough(torch.autograd.Function):
+    """Value of ``hard`` exactly (``hard + soft - soft.detach()`` is off by rounding),
+    gradient of ``soft``."""
+
+    @staticmethod
+    def forward(ctx, hard: Tensor, soft: Tensor) -> Tensor:
+        return hard.detach().clone()
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[None, Tensor]:
+        return None, grad
 
 
 def _entropy_bits(p: Tensor) -> Tensor:

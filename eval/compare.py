@@ -1,0 +1,331 @@
+"""Rate-quality comparison of codec conditions (our tiers and legacy baselines) over speech files.
+
+A *condition* is any object with ``name`` (unique id), ``label`` (display name) and
+``roundtrip(audio, sr) -> (decoded, nbytes)``; an optional ``family`` groups conditions into one
+line of the rate-quality plots (default: ``name`` up to the first ``-``). Each (condition, file)
+pair is scored with :func:`nwcodec.metrics.evaluate`, which aligns the decoded signal first.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import multiprocessing
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from nwcodec.metrics import DEFAULT_METRICS, evaluate, resample
+
+SAMPLE_RATE = 16000
+AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif"}
+MANIFEST_SUFFIXES = {".tsv", ".txt"}
+
+# Columns of the summary, in display order: (key, header).
+SUMMARY_COLUMNS = (
+    ("kbps", "kbit/s"),
+    ("pesq_wb", "PESQ-WB"),
+    ("visqol_speech", "ViSQOL"),
+    ("stoi", "STOI"),
+    ("si_sdr", "SI-SDR dB"),
+    ("mel_distance", "mel dist"),
+)
+
+
+class Condition(Protocol):
+    name: str
+    label: str
+
+    def roundtrip(self, audio: np.ndarray, sr: int) -> tuple[np.ndarray, int]: ...
+
+
+def family_of(condition: Condition) -> str:
+    return getattr(condition, "family", None) or condition.name.split("-")[0]
+
+
+class NeuralCondition:
+    """One tier of our codec, through ``nwcodec.codec.Codec`` (imported on first use)."""
+
+    family = "nwc"
+
+    def __init__(self, tier: str) -> None:
+        self.tier = tier
+        self.name = f"nwc-{tier}"
+        self.label = f"NWC {tier}"
+        self._codec: Any = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_codec": None}  # workers load their own copy
+
+    def codec(self) -> Any:
+        if self._codec is None:
+            from nwcodec.codec import Codec
+
+            self._codec = Codec.load(self.tier)
+        return self._codec
+
+    def roundtrip(self, audio: np.ndarray, sr: int) -> tuple[np.ndarray, int]:
+        data = self.codec().encode(audio, sr)
+        decoded, out_sr = self.codec().decode(data)
+        return resample(np.asarray(decoded, dtype=np.float64).reshape(-1), out_sr, sr), len(data)
+
+
+def _manifest_paths(manifest: Path) -> list[Path]:
+    """First tab-separated column of each non-empty, non-comment line; relative to the manifest."""
+    paths = []
+    for line in manifest.read_text().splitlines():
+        field = line.split("\t")[0].strip()
+        if not field or field.startswith("#"):
+            continue
+        path = Path(field) if Path(field).is_absolute() else manifest.parent / field
+        if not paths and not path.exists() and path.suffix.lower() not in AUDIO_SUFFIXES:
+            continue  # a header row such as "path\tspeaker"
+        paths.append(path)
+    return paths
+
+
+def collect_inputs(inputs: Iterable[str | Path]) -> list[Path]:
+    """Expand files, directories (recursive) and manifests into a sorted list of audio files.
+
+    Raises FileNotFoundError for a missing input or a manifest entry that does not exist, and
+    ValueError when nothing is found.
+    """
+    files: list[Path] = []
+    for item in map(Path, inputs):
+        if item.is_dir():
+            files += sorted(p for p in item.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES)
+        elif item.suffix.lower() in MANIFEST_SUFFIXES and item.is_file():
+            listed = _manifest_paths(item)
+            missing = [p for p in listed if not p.is_file()]
+            if missing:
+                raise FileNotFoundError(
+                    f"{item}: {len(missing)} missing file(s), e.g. {missing[0]}"
+                )
+            files += listed
+        elif item.is_file():
+            files.append(item)
+        else:
+            raise FileNotFoundError(f"no such file or directory: {item}")
+    if not files:
+        raise ValueError("no audio files found in the inputs")
+    return list(dict.fromkeys(files))
+
+
+def load_audio(path: Path, sr: int = SAMPLE_RATE) -> np.ndarray:
+    """Read a file as mono float64 at ``sr`` (channels averaged)."""
+    import soundfile as sf
+
+    audio, file_sr = sf.read(str(path), dtype="float64", always_2d=True)
+    return resample(audio.mean(axis=1), file_sr, sr)
+
+
+def score_pair(condition: Condition, path: Path, metrics: Sequence[str]) -> dict[str, Any]:
+    """Round-trip one file through one condition and score it: one row of the per-file CSV.
+
+    Failures (unreadable file, codec error) give NaN scores and an ``error`` column, not a raise.
+    """
+    row: dict[str, Any] = {
+        "file": str(path),
+        "condition": condition.name,
+        "label": condition.label,
+        "family": family_of(condition),
+    }
+    try:
+        ref = load_audio(path)
+        decoded, nbytes = condition.roundtrip(ref, SAMPLE_RATE)
+    except Exception as e:  # one bad file or codec failure must not stop a 4000-pair run
+        return {**row, **{m: math.nan for m in ("kbps", *metrics)}, "error": f"{e}"}
+    seconds = len(ref) / SAMPLE_RATE
+    result = evaluate(ref, decoded, SAMPLE_RATE, metrics)
+    row.update(seconds=seconds, nbytes=nbytes, kbps=nbytes * 8 / seconds / 1000, lag=result.lag)
+    row.update({m: r.value for m, r in result.scores.items()})
+    reasons = [f"{m}: {r.reason}" for m, r in result.scores.items() if r.reason]
+    row["error"] = "; ".join(reasons)
+    return row
+
+
+def single_thread() -> None:
+    # Two worker processes share two cores: keep any torch model single-threaded.
+    try:
+        import torch
+
+        torch.set_num_threads(1)
+    except ImportError:
+        pass
+
+
+def run(
+    files: Sequence[Path],
+    conditions: Sequence[Condition],
+    metrics: Sequence[str] = DEFAULT_METRICS,
+    workers: int = 2,
+    progress: Callable[[int], None] | None = None,
+) -> list[dict[str, Any]]:
+    """Score every (condition, file) pair, ``workers`` processes in parallel (1 = in-process).
+
+    ``progress(n)`` is called with the number of pairs just finished. Rows come back ordered by
+    condition, then file.
+    """
+    tasks = [(c, f) for c in conditions for f in files]
+    rows: list[dict[str, Any]] = []
+    if workers <= 1 or len(tasks) == 1:
+        for c, f in tasks:
+            rows.append(score_pair(c, f, metrics))
+            if progress:
+                progress(1)
+    else:
+        # fork, not spawn: spawn re-imports __main__, which breaks entry points without a
+        # __main__ guard. The initializer keeps torch in the children single-threaded, so an
+        # OpenMP pool inherited from the parent is never used.
+        ctx = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(workers, mp_context=ctx, initializer=single_thread) as pool:
+            futures = [pool.submit(score_pair, c, f, metrics) for c, f in tasks]
+            for future in as_completed(futures):
+                rows.append(future.result())
+                if progress:
+                    progress(1)
+    order = {c.name: i for i, c in enumerate(conditions)}
+    return sorted(rows, key=lambda r: (order[r["condition"]], r["file"]))
+
+
+def mean_ci95(values: Sequence[float]) -> tuple[float, float, int]:
+    """Mean, half-width of the Student-t 95 % interval, and count of non-NaN values."""
+    from scipy.stats import t
+
+    x = np.asarray([v for v in values if not math.isnan(v)], dtype=np.float64)
+    if len(x) == 0:
+        return math.nan, math.nan, 0
+    if len(x) == 1:
+        return float(x[0]), math.nan, 1
+    half = t.ppf(0.975, len(x) - 1) * x.std(ddof=1) / math.sqrt(len(x))
+    return float(x.mean()), float(half), len(x)
+
+
+def summarize(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per condition: n files, and mean / ci95 / n_valid for each summary column."""
+    summary: dict[str, dict[str, Any]] = {}
+    for r in rows:
+        summary.setdefault(
+            r["condition"],
+            {"condition": r["condition"], "label": r["label"], "family": r["family"]},
+        )
+    for name, entry in summary.items():
+        mine = [r for r in rows if r["condition"] == name]
+        entry["n"] = len(mine)
+        for key, _ in SUMMARY_COLUMNS:
+            mean, half, valid = mean_ci95([r.get(key, math.nan) for r in mine])
+            entry[key] = {"mean": mean, "ci95": half, "n_valid": valid}
+    return list(summary.values())
+
+
+def _cell(stat: dict[str, Any], n: int) -> str:
+    if math.isnan(stat["mean"]):
+        return "–"
+    digits = 1 if abs(stat["mean"]) >= 10 else 2 if abs(stat["mean"]) >= 1 else 3
+    text = f"{stat['mean']:.{digits}f}"
+    if not math.isnan(stat["ci95"]):
+        text += f" ± {stat['ci95']:.{digits}f}"
+    if stat["n_valid"] < n:
+        text += f" ({n - stat['n_valid']} NaN)"
+    return text
+
+
+def format_table(summary: Sequence[dict[str, Any]]) -> str:
+    """Markdown table: mean ± 95 % CI per condition (NaN counts noted)."""
+    header = ["condition", "n"] + [h for _, h in SUMMARY_COLUMNS]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for s in summary:
+        cells = [s["label"], str(s["n"])] + [_cell(s[k], s["n"]) for k, _ in SUMMARY_COLUMNS]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def write_csv(rows: Sequence[dict[str, Any]], path: Path) -> None:
+    columns = list(dict.fromkeys(k for r in rows for k in r))
+    columns.remove("error")
+    columns.append("error")  # free text last
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, columns, restval="")
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def _json_safe(obj: Any) -> Any:
+    if isinstance(obj, float) and math.isnan(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_json_safe(v) for v in obj]
+    return obj
+
+
+def plot_rate_quality(summary: Sequence[dict[str, Any]], out_dir: Path) -> list[Path]:
+    """One PNG per metric (PESQ-WB, ViSQOL) vs mean actual kbit/s, one line per family."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    paths = []
+    for key, title in (("pesq_wb", "PESQ-WB"), ("visqol_speech", "ViSQOL (speech)")):
+        fig, ax = plt.subplots(figsize=(6.4, 4.4))
+        for family in dict.fromkeys(s["family"] for s in summary):
+            points = sorted(
+                (s["kbps"]["mean"], s[key]["mean"], s[key]["ci95"])
+                for s in summary
+                if s["family"] == family
+                and not math.isnan(s["kbps"]["mean"])
+                and not math.isnan(s[key]["mean"])
+            )
+            if points:
+                x, y, err = (np.array(v) for v in zip(*points, strict=True))
+                ax.errorbar(x, y, yerr=np.nan_to_num(err), marker="o", capsize=3, label=family)
+        ax.set_xlabel("actual bitrate (kbit/s)")
+        ax.set_ylabel(title)
+        ax.set_title(f"{title} vs bitrate (mean ± 95 % CI)")
+        ax.grid(True, alpha=0.3)
+        ax.legend()
+        fig.tight_layout()
+        path = out_dir / f"rate_{key}.png"
+        fig.savefig(path, dpi=120)
+        plt.close(fig)
+        paths.append(path)
+    return paths
+
+
+@dataclass
+class Comparison:
+    rows: list[dict[str, Any]]
+    summary: list[dict[str, Any]]
+    seconds: float
+    outputs: list[Path]
+
+
+def compare(
+    files: Sequence[Path],
+    conditions: Sequence[Condition],
+    out_dir: Path | None = None,
+    metrics: Sequence[str] = DEFAULT_METRICS,
+    workers: int = 2,
+    progress: Callable[[int], None] | None = None,
+) -> Comparison:
+    """Run, summarise and (if ``out_dir``) write per_file.csv, summary.{md,json} and plots."""
+    start = time.perf_counter()
+    rows = run(files, conditions, metrics, workers, progress)
+    summary = summarize(rows)
+    outputs: list[Path] = []
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        write_csv(rows, out_dir / "per_file.csv")
+        (out_dir / "summary.md").write_text(format_table(summary) + "\n")
+        (out_dir / "summary.json").write_text(json.dumps(_json_safe(summary), indent=2) + "\n")
+        outputs = [out_dir / n for n in ("per_file.csv", "summary.md", "summary.json")]
+        outputs += plot_rate_quality(summary, out_dir)
+    return Comparison(rows, summary, time.perf_counter() - start, outputs)
