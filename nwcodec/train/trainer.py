@@ -56,6 +56,7 @@ class Recipe:
     lpc: dict = field(default_factory=dict)
     lsf_lambda: float = 3e-5
     lsf_files: int = 300
+    lsf_steps: int = 300
     train_files: int = 0  # 0 = all
     stages: list[StagePlan] = field(default_factory=list)
     batch: int = 16
@@ -114,7 +115,7 @@ class Trainer:
         lsf = np.concatenate(
             [stage.analysis_lsf(load_mono(self.files[i], stage.config.sample_rate)) for i in pick]
         )
-        stats = stage.fit_lsf(lsf, lam=self.recipe.lsf_lambda)
+        stats = stage.fit_lsf(lsf, steps=self.recipe.lsf_steps, lam=self.recipe.lsf_lambda)
         log.info("lpc: fitted on %d frames: %s", lsf.shape[0], stats)
         torch.save(stage.state_dict(), path)
         (self.dir / "lpc.json").write_text(json.dumps(stats) + "\n")
@@ -185,7 +186,7 @@ class Trainer:
             ctrl.update(bps.item())
             step += 1
             seen += seconds
-            if step % 50 == 0 or step == plan.steps:
+            if step == 1 or step % 50 == 0 or step == plan.steps:
                 snr = 10 * torch.log10(x_ref.pow(2).sum() / (x_hat - x_ref).pow(2).sum())
                 log.info(
                     "stage %d step %d/%d %s loss %.4f %s kbps %.2f lam %.2e snr %.2f dB "
