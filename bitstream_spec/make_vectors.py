@@ -10,14 +10,19 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
 
 from nwcodec.bitstream import (
+    MAX_RECORD_BODY,
     BitstreamWriter,
     Chunk,
     StreamHeader,
+    decode_varint,
+    encode_varint,
     strip_layers,
 )
 from nwcodec.entropy import FrequencyTable, encode_streams, tables_digest
@@ -91,17 +96,35 @@ def make_stripped(src_name: str, name: str, keep: int) -> None:
     (VECTORS / f"{name}.json").write_text(json.dumps(meta, indent=1) + "\n")
 
 
+def _padded_first_length(base: bytes) -> bytes:
+    """``base`` with the first chunk's record length re-encoded one byte too long (non-minimal)
+    and the record CRC recomputed, so only the varint rule refuses it."""
+    start = 12 + struct.unpack_from("<H", base, 10)[0] + 4  # first record (SPEC §2)
+    length, body_at = decode_varint(base, start + 1, MAX_RECORD_BODY)
+    padded = bytearray(encode_varint(length))
+    padded[-1] |= 0x80
+    head = base[start : start + 1] + bytes(padded) + b"\x00" + base[body_at : body_at + length]
+    return base[:start] + head + struct.pack("<I", zlib.crc32(head)) + base[body_at + length + 4 :]
+
+
 def make_invalid(base: bytes) -> None:
     inv = VECTORS / "invalid"
     inv.mkdir(exist_ok=True)
+    end = 1 + len(encode_varint(4)) + 4 + 4  # end record: tag, length, chunk_count, CRC
+    last_body_byte = len(base) - end - 4 - 1  # just before the last chunk's CRC
     cases = {
         "bad_magic.nwc": (b"RIFF" + base[4:], "NotNwcError"),
         "major_2.nwc": (base[:8] + b"\x02" + base[9:], "UnsupportedVersionError"),
         "header_crc.nwc": (base[:20] + bytes([base[20] ^ 1]) + base[21:], "CorruptError"),
         "truncated.nwc": (base[: len(base) // 2], "TruncatedError"),
-        "chunk_crc.nwc": (base[:-40] + bytes([base[-40] ^ 0x80]) + base[-39:], "CorruptError"),
+        "chunk_crc.nwc": (
+            base[:last_body_byte] + bytes([base[last_body_byte] ^ 0x80])
+            + base[last_body_byte + 1 :],
+            "CorruptError",
+        ),
         "trailing.nwc": (base + b"\x00", "TrailingDataError"),
-        "no_end.nwc": (base[:-13], "TruncatedError"),
+        "no_end.nwc": (base[:-end], "TruncatedError"),
+        "length_not_minimal.nwc": (_padded_first_length(base), "MalformedError"),
     }
     for name, (data, _) in cases.items():
         (inv / name).write_bytes(data)

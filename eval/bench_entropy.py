@@ -9,7 +9,8 @@
 2. Coded size vs the table's cross-entropy (sum of -log2 p(symbol) under the integer table)
    on 10^6 symbols, for several alphabets and for symbols that do and do not follow the table.
 3. Container overhead of a synthetic .nwc (nwcodec.bitstream writer) at 16 kbit/s of payload
-   (side information + layers): (file bytes - payload bytes) / file bytes, for 3 s and 60 s.
+   (side information + layers): (file bytes - payload bytes) / file bytes, for 3 s and 60 s,
+   with 2-s chunks (the codec's) and 1-s chunks for comparison.
 """
 
 from __future__ import annotations
@@ -105,15 +106,12 @@ def efficiency(n: int) -> list[dict]:
     return rows
 
 
-def container_overhead(seconds: int, layers: int, kbps: float = 16.0,
+def container_overhead(seconds: int, layers: int, chunk_seconds: int = 2, kbps: float = 16.0,
                        side_bytes: int = 100, sr: int = 16000) -> dict:
     """Build a synthetic stream whose side info + layers carry ``kbps`` and measure the rest."""
-    per_chunk = round(kbps * 1000 / 8)  # payload bytes per 1 s chunk
-    layer_total = per_chunk - side_bytes
-    sizes = [layer_total // layers + (k < layer_total % layers) for k in range(layers)]
     header = StreamHeader(
         tier_id=2, model_hash=b"\0" * 8, sample_rate=sr, original_sample_rate=sr, channels=1,
-        num_layers=layers, chunk_samples=sr, total_samples=seconds * sr,
+        num_layers=layers, chunk_samples=chunk_seconds * sr, total_samples=seconds * sr,
         original_samples=seconds * sr,
     )
     out = io.BytesIO()
@@ -121,16 +119,23 @@ def container_overhead(seconds: int, layers: int, kbps: float = 16.0,
     payload = 0
     rng = np.random.default_rng(seconds)
     for index in range(header.chunks_per_channel):
+        samples = header.chunk_length(index)
+        layer_total = round(kbps * 1000 / 8 * samples / sr) - side_bytes
+        sizes = [layer_total // layers + (k < layer_total % layers) for k in range(layers)]
         side = rng.bytes(side_bytes)
         body = tuple(rng.bytes(s) for s in sizes)
-        writer.write_chunk(Chunk(index, 0, header.chunk_length(index), side, body))
+        writer.write_chunk(Chunk(index, 0, samples, side, body))
         payload += side_bytes + sum(sizes)
+    chunks_end = out.tell()
     writer.close()
     size = len(out.getvalue())
+    fixed = len(header.to_bytes()) + size - chunks_end  # header and end record
     return {
-        "seconds": seconds, "layers": layers, "payload_bytes": payload, "file_bytes": size,
+        "seconds": seconds, "layers": layers, "chunk_seconds": chunk_seconds,
+        "chunks": header.chunks_per_channel, "payload_bytes": payload, "file_bytes": size,
         "overhead_bytes": size - payload, "overhead_pct": 100 * (size - payload) / size,
-        "per_chunk_overhead_bytes": 21 + 4 * layers,
+        "fixed_overhead_bytes": fixed,
+        "per_chunk_overhead_bytes": (size - payload - fixed) / header.chunks_per_channel,
     }
 
 
@@ -144,7 +149,9 @@ def main() -> None:
         "load_average": os.getloadavg(),
         "throughput": throughput(args.symbols, args.repeats),
         "efficiency": efficiency(args.symbols),
-        "container": [container_overhead(s, k) for s in (3, 60) for k in (1, 2, 3)],
+        "container": [
+            container_overhead(s, k, c) for c in (2, 1) for s in (3, 60) for k in (1, 2, 3)
+        ],
     }
     if args.json:
         print(json.dumps(result, indent=2))
@@ -161,8 +168,10 @@ def main() -> None:
               f"{r['coded_bits_per_symbol']:7.4f} bit/symbol  (+{r['overhead_pct']:.3f} %)")
     print("\ncontainer overhead at 16 kbit/s (100 B side info per chunk counted as payload)")
     for r in result["container"]:
-        print(f"  {r['seconds']:3d} s, {r['layers']} layer(s): {r['file_bytes']:7d} B file, "
-              f"{r['overhead_bytes']:5d} B overhead = {r['overhead_pct']:.3f} %")
+        print(f"  {r['chunk_seconds']} s chunks, {r['seconds']:3d} s, {r['layers']} layer(s): "
+              f"{r['file_bytes']:7d} B file, {r['overhead_bytes']:5d} B overhead "
+              f"({r['fixed_overhead_bytes']} fixed + {r['per_chunk_overhead_bytes']:.1f}/chunk) "
+              f"= {r['overhead_pct']:.3f} %")
 
 
 if __name__ == "__main__":

@@ -3,7 +3,8 @@
 ``bitstream_spec/SPEC.md`` is normative; this module follows it field by field. Everything is
 little-endian. The reader is strict: each length is checked against its bound and against what
 the file still holds before anything is allocated, and every failure is a
-:class:`BitstreamError` naming the problem and the byte offset.
+:class:`BitstreamError` naming the problem and the byte offset. Record lengths and the
+chunk fields that vary (index, sub-lengths) are minimal unsigned LEB128 varints (SPEC §3).
 """
 
 from __future__ import annotations
@@ -25,14 +26,14 @@ TAG_END = 0x45  # 'E'
 
 _PREAMBLE = struct.Struct("<8sBBH")  # magic, major, minor, header body length
 _HEADER_V1 = struct.Struct("<H8sIIBBIQQ")  # body fields of format 1.0
-_RECORD = struct.Struct("<BI")  # tag, body length
-_CHUNK_FIXED = struct.Struct("<IBIBH")  # index, channel, samples, layers, side length
 _CRC = struct.Struct("<I")
 _END = struct.Struct("<I")
 
 MODEL_HASH_BYTES = 8
 MAX_HEADER_BODY = 4096
 MAX_RECORD_BODY = 1 << 24
+MAX_CHUNK_INDEX = (1 << 32) - 1
+_LENGTH_BYTES = 4  # a varint <= MAX_RECORD_BODY takes at most 4 bytes
 MAX_LAYERS = 16
 MAX_CHANNELS = 255
 MIN_SAMPLE_RATE, MAX_SAMPLE_RATE = 1000, 768_000
@@ -70,6 +71,43 @@ class MalformedError(BitstreamError):
 
 class TrailingDataError(BitstreamError):
     """Bytes follow the end record."""
+
+
+def encode_varint(value: int) -> bytes:
+    """``value`` as minimal unsigned LEB128: 7 bits per byte, low group first (SPEC §3)."""
+    if value < 0:
+        raise ValueError(f"varint cannot hold {value}")
+    out = bytearray()
+    while value > 0x7F:
+        out.append(value & 0x7F | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def decode_varint(
+    data: bytes, pos: int, max_value: int, what: str = "varint", origin: int = 0
+) -> tuple[int, int]:
+    """Read the varint at ``data[pos]``; return it and the position after it.
+
+    Refuses (:class:`MalformedError`, at byte ``origin + pos``) a varint that runs past
+    ``data``, is longer than ``max_value`` needs, is not minimal, or exceeds ``max_value``.
+    """
+    max_bytes = max(1, -(-max_value.bit_length() // 7))
+    value = shift = 0
+    for i in range(max_bytes):
+        if pos + i >= len(data):
+            raise MalformedError(f"{what} runs past the end of its data", origin + pos)
+        byte = data[pos + i]
+        value |= (byte & 0x7F) << shift
+        shift += 7
+        if not byte & 0x80:
+            if byte == 0 and i > 0:
+                raise MalformedError(f"{what} is not minimally encoded", origin + pos)
+            if value > max_value:
+                raise MalformedError(f"{what} {value} exceeds {max_value}", origin + pos)
+            return value, pos + i + 1
+    raise MalformedError(f"{what} is longer than {max_bytes} bytes", origin + pos)
 
 
 @dataclass(frozen=True)
@@ -135,8 +173,9 @@ class StreamHeader:
 
 @dataclass(frozen=True)
 class Chunk:
-    """About a second of one channel: side information plus one byte string per layer.
+    """One to two seconds of one channel: side information plus one byte string per layer.
 
+    ``num_samples`` is not stored in the file: the reader fills it from the header (SPEC §2).
     ``damaged`` is set only by a reader in conceal mode, for a chunk whose CRC failed; its
     payload is then empty and the decoder substitutes silence.
     """
@@ -149,18 +188,23 @@ class Chunk:
     damaged: bool = field(default=False, compare=False)
 
     def body(self) -> bytes:
-        fixed = _CHUNK_FIXED.pack(
-            self.index, self.channel, self.num_samples, len(self.layers), len(self.side_info)
+        lengths = [len(self.side_info), *(len(b) for b in self.layers)]
+        return b"".join(
+            [
+                encode_varint(self.index),
+                bytes([self.channel, len(self.layers)]),
+                *(encode_varint(n) for n in lengths),
+                self.side_info,
+                *self.layers,
+            ]
         )
-        lengths = struct.pack(f"<{len(self.layers)}I", *(len(b) for b in self.layers))
-        return fixed + lengths + self.side_info + b"".join(self.layers)
 
     def stripped(self, num_layers: int) -> Chunk:
         return replace(self, layers=self.layers[:num_layers])
 
 
 def _record(tag: int, body: bytes) -> bytes:
-    head = _RECORD.pack(tag, len(body)) + body
+    head = bytes([tag]) + encode_varint(len(body)) + body
     return head + _CRC.pack(zlib.crc32(head))
 
 
@@ -182,8 +226,8 @@ class BitstreamWriter:
         if chunk.num_samples != h.chunk_length(chunk.index):
             want = h.chunk_length(chunk.index)
             raise ValueError(f"chunk {chunk.index} must carry {want} samples")
-        if not 1 <= len(chunk.layers) <= h.num_layers or len(chunk.side_info) > 0xFFFF:
-            raise ValueError("chunk layer count or side information size out of range")
+        if not 1 <= len(chunk.layers) <= h.num_layers or chunk.index > MAX_CHUNK_INDEX:
+            raise ValueError("chunk layer count or index out of range")
         body = chunk.body()
         if len(body) > MAX_RECORD_BODY:
             raise ValueError("chunk exceeds the 16 MiB record limit")
@@ -261,10 +305,11 @@ class BitstreamReader:
 
     def _read_record(self) -> tuple[int, bytes, bool, int]:
         start = self.offset
-        head = self._read(_RECORD.size, "a record header")
-        tag, body_len = _RECORD.unpack(head)
-        if body_len > MAX_RECORD_BODY:
-            raise MalformedError(f"record length {body_len} exceeds the 16 MiB limit", start + 1)
+        head = self._read(1, "a record header")
+        while len(head) <= _LENGTH_BYTES and (len(head) == 1 or head[-1] & 0x80):
+            head += self._read(1, "a record length")
+        body_len, _ = decode_varint(head, 1, MAX_RECORD_BODY, "record length", start)
+        tag = head[0]
         body = self._read(body_len, "a record")
         (crc,) = _CRC.unpack(self._read(_CRC.size, "a record CRC"))
         return tag, body, zlib.crc32(head + body) == crc, start
@@ -288,13 +333,7 @@ class BitstreamReader:
             if expected_index >= h.chunks_per_channel:
                 raise MalformedError("more chunks than the header announces", start)
             if crc_ok:
-                chunk = self._parse_chunk(body, start)
-                if (chunk.index, chunk.channel) != (expected_index, expected_channel):
-                    raise MalformedError(
-                        f"chunk ({chunk.index}, ch {chunk.channel}) out of sequence, expected "
-                        f"({expected_index}, ch {expected_channel})",
-                        start,
-                    )
+                chunk = self._parse_chunk(body, start, expected_index, expected_channel)
             elif self._conceal:
                 chunk = Chunk(
                     expected_index,
@@ -312,33 +351,38 @@ class BitstreamReader:
                 expected_index, expected_channel = expected_index + 1, 0
             yield chunk
 
-    def _parse_chunk(self, body: bytes, start: int) -> Chunk:
+    def _parse_chunk(self, body: bytes, start: int, want_index: int, want_channel: int) -> Chunk:
         h = self.header
-        at = start + _RECORD.size
-        if len(body) < _CHUNK_FIXED.size:
+        at = start + 1 + len(encode_varint(len(body)))  # body[0]: the length is minimal
+        index, pos = decode_varint(body, 0, MAX_CHUNK_INDEX, "chunk index", at)
+        if pos + 2 > len(body):
             raise MalformedError("chunk record too short", at)
-        index, channel, samples, nlayers, side_len = _CHUNK_FIXED.unpack_from(body)
+        channel, nlayers = body[pos], body[pos + 1]
+        if channel >= h.channels:
+            raise MalformedError(f"chunk channel {channel} >= {h.channels}", at + pos)
+        if (index, channel) != (want_index, want_channel):
+            raise MalformedError(
+                f"chunk ({index}, ch {channel}) out of sequence, expected "
+                f"({want_index}, ch {want_channel})",
+                start,
+            )
         if not 1 <= nlayers <= h.num_layers:
             raise MalformedError(
-                f"chunk declares {nlayers} layers, header allows {h.num_layers}", at
+                f"chunk declares {nlayers} layers, header allows {h.num_layers}", at + pos + 1
             )
-        if channel >= h.channels:
-            raise MalformedError(f"chunk channel {channel} >= {h.channels}", at)
-        if index < h.chunks_per_channel and samples != h.chunk_length(index):
-            raise MalformedError(f"chunk {index} declares {samples} samples", at)
-        pos = _CHUNK_FIXED.size + 4 * nlayers
-        if pos > len(body):
-            raise MalformedError("chunk layer table runs past the record", at)
-        lengths = struct.unpack_from(f"<{nlayers}I", body, _CHUNK_FIXED.size)
-        if pos + side_len + sum(lengths) != len(body):
+        pos += 2
+        lengths = []
+        for k in range(1 + nlayers):
+            what = "side info length" if k == 0 else f"layer {k - 1} length"
+            n, pos = decode_varint(body, pos, MAX_RECORD_BODY, what, at)
+            lengths.append(n)
+        if pos + sum(lengths) != len(body):
             raise MalformedError("chunk sub-lengths do not add up to the record length", at)
-        side = body[pos : pos + side_len]
-        pos += side_len
-        layers = []
+        parts = []
         for n in lengths:
-            layers.append(body[pos : pos + n])
+            parts.append(body[pos : pos + n])
             pos += n
-        return Chunk(index, channel, samples, side, tuple(layers))
+        return Chunk(index, channel, h.chunk_length(index), parts[0], tuple(parts[1:]))
 
     def _finish(self, body: bytes, count: int, expected_index: int, start: int) -> None:
         if len(body) != _END.size:

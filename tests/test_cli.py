@@ -126,7 +126,7 @@ def test_bad_audio_gives_one_line_error_and_no_output(case, tmp_path):
 
 @pytest.fixture(scope="module")
 def coded(tmp_path_factory) -> Path:
-    """A directory holding speech.wav (2.2 s) and its 3-chunk .nwc of the test tier."""
+    """A directory holding speech.wav (2.2 s) and its 2-chunk .nwc of the test tier."""
     d = tmp_path_factory.mktemp("coded")
     sf.write(d / "speech.wav", speechlike(2.2), 16000)
     assert run("encode", str(d / "speech.wav"), str(d / "speech.nwc"), *TIER).exit_code == 0
@@ -201,13 +201,13 @@ def test_conceal_decodes_a_damaged_stream(stream, tmp_path):
     assert run("decode", str(bad), str(tmp_path / "x.wav"), "--conceal").exit_code == 0
     y, _ = sf.read(tmp_path / "x.wav")
     assert y.shape[0] == sf.info(tmp_path / "speech.wav").frames
-    assert not y[16000:32000].any() and y[:16000].any()
+    assert not y[32000:].any() and y[:32000].any()
 
 
 def test_info_on_good_corrupt_and_foreign_files(stream, tmp_path):
     good = run("info", str(stream))
     assert good.exit_code == 0 and "tier 1 (test-random)" in good.output
-    assert run("info", str(stream), "--json").output.count('"crc_ok": true') == 3
+    assert run("info", str(stream), "--json").output.count('"crc_ok": true') == 2
     damaged = tmp_path / "damaged.nwc"
     damaged.write_bytes(_damaged(stream.read_bytes()))
     result = run("info", str(damaged))

@@ -14,7 +14,13 @@ import pytest
 import soundfile as sf
 
 import nwcodec
-from nwcodec.bitstream import BitstreamReader, CorruptError, strip_layers
+from nwcodec.bitstream import (
+    MAX_RECORD_BODY,
+    BitstreamReader,
+    CorruptError,
+    decode_varint,
+    strip_layers,
+)
 from nwcodec.codec import Codec, ModelMismatchError
 from nwcodec.errors import NwcodecError
 from nwcodec.zoo import UnknownTierError
@@ -59,8 +65,8 @@ def record_spans(data: bytes) -> list[tuple[int, int]]:
     """(start, end) byte offsets of every record after a 1.0 header."""
     spans, pos = [], HEADER_BYTES
     while pos < len(data):
-        _, length = struct.unpack_from("<BI", data, pos)
-        spans.append((pos, pos + 5 + length + 4))
+        length, body = decode_varint(data, pos + 1, MAX_RECORD_BODY)  # after the tag (SPEC §3)
+        spans.append((pos, body + length + 4))
         pos = spans[-1][1]
     return spans
 
@@ -205,7 +211,7 @@ def test_unknown_or_foreign_tier_is_refused(codec):
 
 
 def test_channels_are_coded_independently(codec):
-    x = speechlike(1.1, channels=3)
+    x = speechlike(2.1, channels=3)
     x[:, 2] = 0.0
     data = codec.encode(x, 16000)
     reader = BitstreamReader(io.BytesIO(data))
