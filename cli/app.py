@@ -6,6 +6,7 @@ from cli.bench import bench
 from cli.bitstream_cmds import info, strip
 from cli.codec_cmds import decode, encode, tiers
 from cli.common import NwcGroup
+from cli.compare import compare
 from cli.train_cmd import train
 
 
@@ -22,3 +23,4 @@ main.add_command(info)
 main.add_command(strip)
 main.add_command(train)
 main.add_command(bench)
+main.add_command(compare)
