@@ -148,4 +148,4 @@ def tiers(show_all: bool) -> None:
         params = sum(p.numel() for p in model.parameters())
         click.echo(f"{t.id:>4}  {t.name:<16} {t.sample_rate:>6} {t.nominal_kbps:>7.2f} "
                    f"{t.layers:>6} {model.algorithmic_delay_ms:>8.1f} {params:>9,}  "
-                   f"{t.description}")
+                   f"{t.quality or t.description}")

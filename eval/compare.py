@@ -256,6 +256,21 @@ def write_csv(rows: Sequence[dict[str, Any]], path: Path) -> None:
         writer.writerows(rows)
 
 
+def read_csv(path: Path) -> list[dict[str, Any]]:
+    """Rows of a per_file.csv written by :func:`write_csv`, numbers parsed back to floats."""
+
+    def parse(key: str, value: str) -> Any:
+        if key in ("file", "condition", "label", "family", "error"):
+            return value
+        try:
+            return float(value) if value != "" else math.nan
+        except ValueError:
+            return value
+
+    with path.open(newline="") as f:
+        return [{k: parse(k, v) for k, v in row.items()} for row in csv.DictReader(f)]
+
+
 def _json_safe(obj: Any) -> Any:
     if isinstance(obj, float) and math.isnan(obj):
         return None
@@ -315,10 +330,22 @@ def compare(
     metrics: Sequence[str] = DEFAULT_METRICS,
     workers: int = 2,
     progress: Callable[[int], None] | None = None,
+    reuse: Sequence[dict[str, Any]] = (),
 ) -> Comparison:
-    """Run, summarise and (if ``out_dir``) write per_file.csv, summary.{md,json} and plots."""
+    """Run, summarise and (if ``out_dir``) write per_file.csv, summary.{md,json} and plots.
+
+    ``reuse``: per-file rows of an earlier run (:func:`read_csv`); conditions found there are
+    not run again for those files (a changed tier must be re-run under a new name or without
+    ``reuse``)."""
     start = time.perf_counter()
-    rows = run(files, conditions, metrics, workers, progress)
+    wanted = {str(f) for f in files}
+    names = {c.name for c in conditions}
+    kept = [r for r in reuse if r["file"] in wanted and r["condition"] in names]
+    done = {r["condition"] for r in kept}
+    rows = kept + run(files, [c for c in conditions if c.name not in done], metrics, workers,
+                      progress)
+    order = {c.name: i for i, c in enumerate(conditions)}
+    rows.sort(key=lambda r: (order[r["condition"]], r["file"]))
     summary = summarize(rows)
     outputs: list[Path] = []
     if out_dir is not None:

@@ -31,6 +31,7 @@ from eval.compare import (
     compare,
     format_table,
     load_audio,
+    read_csv,
     single_thread,
 )
 
@@ -175,6 +176,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--tiers", default="", help="comma-separated nwcodec tiers to include")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument(
+        "--reuse",
+        type=Path,
+        help="per_file.csv of an earlier run: its conditions are not re-run (e.g. baselines)",
+    )
+    parser.add_argument(
         "--out",
         type=Path,
         default=HERE / "REPORT.md",
@@ -205,6 +211,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         plots_dir,
         workers=args.workers,
         progress=_progress(len(files) * len(conditions)),
+        reuse=read_csv(args.reuse) if args.reuse else (),
     )
     info = {
         "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),

@@ -37,6 +37,7 @@ class Tier:
     weights: str | None
     sha256: str | None
     description: str
+    quality: str = ""
     is_test: bool = False
     retired: bool = False
 
@@ -73,6 +74,29 @@ TIERS: tuple[Tier, ...] = (
         description="randomly initialised (fixed seed) test model for machinery tests; "
         "not a codec, output is noise",
         is_test=True,
+    ),
+    Tier(
+        id=2,
+        name="speech-16k",
+        sample_rate=16000,
+        layers=2,
+        nominal_kbps=12.0,
+        weights="speech16k-2d5b6cfe.pt",
+        sha256="2d5b6cfebd46cafe72a00aba25ccabdc4ee1dda4cd7bdd21166647ec3cb7593a",
+        description="speech, 16 kHz: LPC + 2 residual autoencoders (HARP skip each); "
+        "layer 0 = speech-16k-base",
+        quality="QUALITY2",
+    ),
+    Tier(
+        id=3,
+        name="speech-16k-base",
+        sample_rate=16000,
+        layers=1,
+        nominal_kbps=7.0,
+        weights="speech16k-2d5b6cfe.pt",
+        sha256="2d5b6cfebd46cafe72a00aba25ccabdc4ee1dda4cd7bdd21166647ec3cb7593a",
+        description="speech, 16 kHz: the base layer of speech-16k (LPC + 1 residual autoencoder)",
+        quality="QUALITY1",
     ),
 )
 

@@ -50,6 +50,10 @@ class CascadeModel(nn.Module):
         super().__init__()
         self.lpc = LpcStage(lpc_config)
         self.stages = nn.ModuleList(ResidualAutoencoder(c) for c in stage_configs)
+        # Stage k sees its target multiplied by stage_scale[k] (set by the trainer so that every
+        # stage works at unit scale, as its tanh latent and centroids expect) and its output
+        # divided by it again.
+        self.register_buffer("stage_scale", torch.ones(len(stage_configs)))
         self.tables: list[FrequencyTable] | None = None
         self._hash: bytes | None = None
 
@@ -137,9 +141,11 @@ class CascadeModel(nn.Module):
         acc = torch.zeros_like(residual)
         bits, penalty = [], residual.new_zeros(())
         for k, stage in enumerate(self.stages[:upto]):
+            scale = self.stage_scale[k]
+            # frozen stages run exactly as the decoder will: hard quantisation, no gradient
             with torch.set_grad_enabled(torch.is_grad_enabled() and k >= frozen):
-                out = stage(residual - acc, mode)
-            acc = acc + out["x_hat"]
+                out = stage((residual - acc) * scale, "hard" if k < frozen else mode)
+            acc = acc + out["x_hat"] / scale
             bits.append(out["bits"])
             penalty = penalty + out["penalty"]
         return {"residual_hat": acc, "bits": bits, "penalty": penalty}
@@ -168,14 +174,15 @@ class CascadeModel(nn.Module):
         acc = torch.zeros_like(target)
         layers = []
         for k, (stage, tables) in enumerate(zip(self.stages, stage_tables, strict=True)):
-            symbols = stage.compress(target - acc)["symbols"]
+            scale = self.stage_scale[k]
+            symbols = stage.compress((target - acc) * scale)["symbols"]
             streams = []
             for sym, q, tabs in zip(symbols, stage.quantizers, tables, strict=True):
                 groups = self._by_group(sym[0].numpy(), q.groups)
                 streams += list(zip(groups, tabs, strict=True))
             layers.append(encode_streams(streams))
             if k + 1 < self.num_layers:  # the next stage codes what the decoder will lack
-                acc = acc + stage.decompress(symbols, target.shape[-1])
+                acc = acc + stage.decompress(symbols, target.shape[-1]) / scale
         return side, layers
 
     @torch.inference_mode()
@@ -187,7 +194,8 @@ class CascadeModel(nn.Module):
         a_sub, gain = self.lpc.decoder_params(side_streams)
         length = self.lpc.frames(n) * self.lpc.config.frame
         acc = torch.zeros(1, 1, length)
-        for payload, stage, tables in zip(layers, self.stages, stage_tables, strict=False):
+        stages = zip(layers, self.stages, stage_tables, self.stage_scale, strict=False)
+        for payload, stage, tables, scale in stages:
             specs, shapes = [], self._stream_shapes(stage, length)
             for (ch, frames), q, tabs in zip(shapes, stage.quantizers, tables, strict=True):
                 specs += [((ch // q.groups) * frames, t) for t in tabs]
@@ -198,7 +206,7 @@ class CascadeModel(nn.Module):
                 pos += q.groups
                 sym = np.concatenate([p.reshape(ch // q.groups, frames) for p in parts])
                 symbols.append(torch.from_numpy(sym)[None])
-            acc = acc + stage.decompress(symbols, length)
+            acc = acc + stage.decompress(symbols, length) / scale
         return self.lpc.synthesize(acc[0, 0].numpy(), a_sub, gain, n)
 
     # -- files ------------------------------------------------------------------------------

@@ -148,11 +148,29 @@ class Trainer:
             resume = ck if k == start_stage else {}
             self._train_stage(k, data, start_step if k == start_stage else 0, resume)
 
+    @torch.no_grad()
+    def _set_scale(self, k: int, data: ChunkSet) -> None:
+        """Scale stage k's target (what stages < k leave) to unit RMS on 64 chunks."""
+        residual = data.batch(np.arange(min(64, len(data))))["residual"]
+        left = residual - self.model(residual, upto=k, frozen=k)["residual_hat"]
+        self.model.stage_scale[k] = 1.0 / left.pow(2).mean().sqrt().clamp_min(1e-6)
+        log.info("stage %d: input scale %.3f", k, float(self.model.stage_scale[k]))
+
     def _train_stage(self, k: int, data: ChunkSet, step: int, ck: dict) -> None:
         plan, rec = self.recipe.stages[k], self.recipe
         stage = self.model.stages[k]
+        if step == 0:
+            self._set_scale(k, data)
+            if k:
+                # A refinement stage starts as a no-op (zero output conv): a random decoder
+                # would add noise and the stage collapses to zero bits before it learns.
+                last = stage.dec_up[0][-1].conv
+                torch.nn.init.zeros_(last.weight)
+                torch.nn.init.zeros_(last.bias)
         opt = torch.optim.Adam(stage.parameters(), lr=rec.lr)
-        ctrl = RateController(target_bps=plan.target_kbps * 1000, lam=1e-4)
+        # Refinement stages start without rate pressure: their distortion gradient is weak at
+        # first, and an early rate term collapses them to zero bits.
+        ctrl = RateController(target_bps=plan.target_kbps * 1000, lam=1e-9 if k else 1e-4)
         if ck.get("optimizer"):
             opt.load_state_dict(ck["optimizer"])
             ctrl = RateController(**json.loads(ck["controller"]))
@@ -220,9 +238,9 @@ class Trainer:
         for start in range(0, len(data), 64):
             residual = data.batch(np.arange(start, min(start + 64, len(data))))["residual"]
             acc = torch.zeros_like(residual)
-            for stage in self.model.stages:
-                stage.calibrate(residual - acc)
-                acc = acc + stage(residual - acc, "hard")["x_hat"]
+            for stage, scale in zip(self.model.stages, self.model.stage_scale, strict=True):
+                stage.calibrate((residual - acc) * scale)
+                acc = acc + stage((residual - acc) * scale, "hard")["x_hat"] / scale
         self.model.freeze_tables(data.side_counts)
         self.model.save(out)
         digest = hashlib.sha256(out.read_bytes()).hexdigest()
