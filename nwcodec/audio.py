@@ -84,6 +84,15 @@ def resampled_length(n: int, sr_in: int, sr_out: int) -> int:
     return -(-n * sr_out // sr_in)
 
 
+def output_format(path: str | os.PathLike[str], subtype: str = "PCM_16") -> tuple[str, str]:
+    """(libsndfile format, subtype) for an output path, by extension (WAV if none); the
+    subtype falls back to the format's default where ``subtype`` does not apply."""
+    fmt = os.path.splitext(str(path))[1].lstrip(".").upper() or "WAV"
+    if fmt not in sf.available_formats():
+        raise AudioError(f"cannot write audio format '.{fmt.lower()}' (try .wav or .flac)")
+    return fmt, subtype if sf.check_format(fmt, subtype) else sf.default_subtype(fmt)
+
+
 def write_audio(
     target: str | os.PathLike[str] | BinaryIO,
     audio: np.ndarray,
@@ -96,10 +105,6 @@ def write_audio(
     if not isinstance(target, str | os.PathLike):
         sf.write(target, audio, sr, format="WAV", subtype=subtype)
         return
-    fmt = os.path.splitext(str(target))[1].lstrip(".").upper() or "WAV"
-    if fmt not in sf.available_formats():
-        raise AudioError(f"cannot write audio format '.{fmt.lower()}' (try .wav or .flac)")
-    if not sf.check_format(fmt, subtype):
-        subtype = sf.default_subtype(fmt)
+    fmt, subtype = output_format(target, subtype)
     with atomic_output(target, force=force) as handle:
         sf.write(handle, audio, sr, format=fmt, subtype=subtype)

@@ -14,7 +14,6 @@ and samples, memory stays bounded, and a damaged chunk only silences itself.
 from __future__ import annotations
 
 import io
-import os
 from collections.abc import Callable, Iterable, Iterator
 from typing import BinaryIO
 
@@ -24,6 +23,7 @@ import soundfile as sf
 from nwcodec.audio import (
     AudioError,
     check_input_path,
+    output_format,
     read_audio,
     resample,
     resampled_length,
@@ -248,11 +248,9 @@ class Codec:
             y, sr_out = self.to_output_rate(x, header, sr_out)
             write_audio(target, y, sr_out, force=force)
             return header
-        fmt = os.path.splitext(target)[1].lstrip(".").upper() or "WAV"
-        if fmt not in sf.available_formats():
-            raise AudioError(f"cannot write audio format '.{fmt.lower()}' (try .wav or .flac)")
+        fmt, subtype = output_format(target)
         with atomic_output(target, force=force) as handle, sf.SoundFile(
-            handle, "w", sr_out, header.channels, sf.default_subtype(fmt), format=fmt
+            handle, "w", sr_out, header.channels, subtype, format=fmt
         ) as out:
             written = 0
             for block in blocks:
