@@ -5,8 +5,10 @@ Audio arrays are float32, shape ``(samples, channels)``, nominally in [-1, 1].
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
+from collections.abc import Callable, Iterator
 from fractions import Fraction
 from typing import BinaryIO
 
@@ -84,13 +86,59 @@ def resampled_length(n: int, sr_in: int, sr_out: int) -> int:
     return -(-n * sr_out // sr_in)
 
 
-def output_format(path: str | os.PathLike[str], subtype: str = "PCM_16") -> tuple[str, str]:
+# What libsndfile can write, measured with libsndfile 1.2 through soundfile: Ogg Vorbis crashes
+# (SIGSEGV) above 200 kHz, FLAC takes at most 8 channels and, above 65 535 Hz, only rates in
+# whole tens of Hz up to 655 350, MP3 (MPEG-1/2/2.5 layer III) only its nine rates and 2
+# channels. Formats not listed take any rate and channel count nwcodec produces.
+_RATE_OK: dict[str, tuple[str, Callable[[int], bool]]] = {
+    "OGG": ("at most 200000 Hz", lambda sr: sr <= 200_000),
+    "FLAC": (
+        "at most 65535 Hz, or a multiple of 10 Hz up to 655350",
+        lambda sr: sr <= 65_535 or (sr % 10 == 0 and sr <= 655_350),
+    ),
+    "MP3": (
+        "8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100 or 48000 Hz",
+        lambda sr: sr in (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000),
+    ),
+}
+_MAX_CHANNELS = {"FLAC": 8, "MP3": 2}
+
+
+def output_format(
+    path: str | os.PathLike[str],
+    subtype: str = "PCM_16",
+    rate: int | None = None,
+    channels: int | None = None,
+) -> tuple[str, str]:
     """(libsndfile format, subtype) for an output path, by extension (WAV if none); the
-    subtype falls back to the format's default where ``subtype`` does not apply."""
+    subtype falls back to the format's default where ``subtype`` does not apply. With ``rate``
+    and ``channels``, refuses (:class:`AudioError`) what the format cannot hold, before any
+    file is opened."""
     fmt = os.path.splitext(str(path))[1].lstrip(".").upper() or "WAV"
     if fmt not in sf.available_formats():
         raise AudioError(f"cannot write audio format '.{fmt.lower()}' (try .wav or .flac)")
+    where = f"a .{fmt.lower()} file"
+    if rate is not None and fmt in _RATE_OK and not _RATE_OK[fmt][1](rate):
+        raise AudioError(f"{where} cannot hold {rate} Hz ({_RATE_OK[fmt][0]}); use .wav or -r")
+    if channels is not None and channels > _MAX_CHANNELS.get(fmt, channels):
+        raise AudioError(
+            f"{where} holds at most {_MAX_CHANNELS[fmt]} channels, not {channels}; use .wav"
+        )
     return fmt, subtype if sf.check_format(fmt, subtype) else sf.default_subtype(fmt)
+
+
+@contextlib.contextmanager
+def sound_file(
+    handle: BinaryIO, rate: int, channels: int, subtype: str, fmt: str
+) -> Iterator[sf.SoundFile]:
+    """An open soundfile writer on ``handle``; libsndfile's complaints become one-line
+    :class:`AudioError` s."""
+    try:
+        with sf.SoundFile(handle, "w", rate, channels, subtype, format=fmt) as out:
+            yield out
+    except (sf.LibsndfileError, sf.SoundFileRuntimeError) as exc:
+        message = str(exc).split(": ", 1)[-1].removeprefix("Error : ")
+        raise AudioError(f"cannot write {fmt} audio: {message}") from None
 
 
 def write_audio(
@@ -105,6 +153,9 @@ def write_audio(
     if not isinstance(target, str | os.PathLike):
         sf.write(target, audio, sr, format="WAV", subtype=subtype)
         return
-    fmt, subtype = output_format(target, subtype)
-    with atomic_output(target, force=force) as handle:
-        sf.write(handle, audio, sr, format=fmt, subtype=subtype)
+    channels = audio.shape[1] if audio.ndim == 2 else 1
+    fmt, subtype = output_format(target, subtype, sr, channels)
+    with atomic_output(target, force=force) as handle, sound_file(
+        handle, sr, channels, subtype, fmt
+    ) as out:
+        out.write(audio)

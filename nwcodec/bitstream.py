@@ -4,14 +4,16 @@
 little-endian. The reader is strict: each length is checked against its bound and against what
 the file still holds before anything is allocated, and every failure is a
 :class:`BitstreamError` naming the problem and the byte offset. Record lengths and the
-chunk fields that vary (index, sub-lengths) are minimal unsigned LEB128 varints (SPEC §3).
+chunk fields that vary (index, sub-lengths) are minimal unsigned LEB128 varints (defined
+before SPEC §1; used in §3 and §3.1). In conceal mode the reader resynchronises after damage
+on the next record whose CRC checks (SPEC §4), so damage stays local.
 """
 
 from __future__ import annotations
 
 import struct
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import BinaryIO
 
@@ -39,6 +41,10 @@ MAX_CHANNELS = 255
 MIN_SAMPLE_RATE, MAX_SAMPLE_RATE = 1000, 768_000
 MAX_CHUNK_SAMPLES = 1 << 20
 _READ_BLOCK = 1 << 16
+# The smallest chunk record (SPEC §3.1): tag, length, index, channel, num_layers, side and one
+# layer length (1 byte each), CRC. Resynchronisation conceals at most one record per this many
+# skipped bytes, so concealed silence stays bounded by the damaged bytes.
+MIN_CHUNK_RECORD = 11
 
 
 class BitstreamError(NwcodecError):
@@ -74,7 +80,7 @@ class TrailingDataError(BitstreamError):
 
 
 def encode_varint(value: int) -> bytes:
-    """``value`` as minimal unsigned LEB128: 7 bits per byte, low group first (SPEC §3)."""
+    """``value`` as minimal unsigned LEB128: 7 bits per byte, low group first (SPEC, before §1)."""
     if value < 0:
         raise ValueError(f"varint cannot hold {value}")
     out = bytearray()
@@ -146,6 +152,19 @@ class StreamHeader:
         for ok, message in checks:
             if not ok:
                 raise MalformedError(f"header: {message}", offset)
+        if self.original_samples > self.max_original_samples:
+            raise MalformedError(
+                f"header: original length {self.original_samples} exceeds the "
+                f"{self.max_original_samples} samples that {self.total_samples} coded samples "
+                f"give at {self.original_sample_rate} Hz",
+                offset,
+            )
+
+    @property
+    def max_original_samples(self) -> int:
+        """The most original samples the coded ones can restore: ``total_samples`` taken to
+        ``original_sample_rate``, rounded up (SPEC §2)."""
+        return -(-self.total_samples * self.original_sample_rate // self.sample_rate)
 
     @property
     def chunks_per_channel(self) -> int:
@@ -173,11 +192,12 @@ class StreamHeader:
 
 @dataclass(frozen=True)
 class Chunk:
-    """One to two seconds of one channel: side information plus one byte string per layer.
+    """One chunk (2 s in the codec's tiers) of one channel: side information plus one byte
+    string per layer.
 
     ``num_samples`` is not stored in the file: the reader fills it from the header (SPEC §2).
-    ``damaged`` is set only by a reader in conceal mode, for a chunk whose CRC failed; its
-    payload is then empty and the decoder substitutes silence.
+    ``damaged`` is set only by a reader in conceal mode, for a chunk whose record was damaged
+    or lost; its payload is then empty and the decoder substitutes silence.
     """
 
     index: int
@@ -249,28 +269,48 @@ class BitstreamWriter:
 class BitstreamReader:
     """Streaming, strict reader: ``reader.header``, then iterate to get :class:`Chunk` s.
 
-    ``on_damage="raise"`` (default) raises :class:`CorruptError` on a bad chunk CRC;
-    ``"conceal"`` yields the chunk with ``damaged=True`` and goes on, so damage stays local.
-    Iteration ends after a valid end record; trailing bytes raise :class:`TrailingDataError`.
+    ``on_damage="raise"`` (default) raises :class:`CorruptError` on a bad CRC. ``"conceal"``
+    resynchronises instead (SPEC §4): after a record whose CRC fails or whose framing is broken
+    (a damaged length, a cut), it scans on for the next chunk or end record whose CRC checks and
+    that continues the sequence, yields the chunks in between with ``damaged=True`` (at most
+    one per :data:`MIN_CHUNK_RECORD` bytes skipped) and says what it did in :attr:`damage`.
+    Data that ends early ends the iteration (the missing tail is reported, not invented) and
+    sets :attr:`truncated`. Iteration ends after a valid end record; trailing bytes raise
+    :class:`TrailingDataError`.
     """
 
     def __init__(self, stream: BinaryIO, on_damage: str = "raise") -> None:
         if on_damage not in ("raise", "conceal"):
             raise ValueError("on_damage must be 'raise' or 'conceal'")
         self._stream = stream
+        self.on_damage = on_damage
         self._conceal = on_damage == "conceal"
+        self.chunk_offset = 0  # where the record of the chunk last yielded starts
+        self._pending = bytearray()  # read ahead while resynchronising; consumed first
+        self._capture: bytearray | None = None  # conceal mode: the current record's bytes
+        self.damage: list[str] = []
+        self.truncated = False
         self.offset = 0
         self.header = self._read_header()
+
+    def _pull(self, n: int) -> bytes:
+        if self._pending:
+            part = bytes(self._pending[:n])
+            del self._pending[:n]
+            return part
+        return self._stream.read(n)
 
     def _read(self, n: int, what: str) -> bytes:
         """Read exactly ``n`` bytes in bounded blocks, so a lying length cannot balloon memory."""
         parts, need = [], n
         while need:
-            part = self._stream.read(min(need, _READ_BLOCK))
+            part = self._pull(min(need, _READ_BLOCK))
             if not part:
                 raise TruncatedError(
                     f"file ends inside {what}: {n - need} of {n} bytes", self.offset
                 )
+            if self._capture is not None:
+                self._capture += part
             parts.append(part)
             need -= len(part)
         self.offset += n
@@ -298,58 +338,146 @@ class BitstreamReader:
         (crc,) = _CRC.unpack(self._read(_CRC.size, "the header CRC"))
         if zlib.crc32(start + body) != crc:
             raise CorruptError("header CRC mismatch", self.offset - _CRC.size)
-        # A newer minor version may append fields; a 1.0 reader skips them (SPEC §3).
+        # A newer minor version may append fields; a 1.0 reader skips them (SPEC §2, §4).
         header = StreamHeader(*_HEADER_V1.unpack_from(body), format_minor=minor)
         header.validate(_PREAMBLE.size)
         return header
 
-    def _read_record(self) -> tuple[int, bytes, bool, int]:
-        start = self.offset
+    def _read_record(self) -> tuple[int, bytes, bool]:
         head = self._read(1, "a record header")
         while len(head) <= _LENGTH_BYTES and (len(head) == 1 or head[-1] & 0x80):
             head += self._read(1, "a record length")
+        start = self.offset - len(head)
         body_len, _ = decode_varint(head, 1, MAX_RECORD_BODY, "record length", start)
-        tag = head[0]
         body = self._read(body_len, "a record")
         (crc,) = _CRC.unpack(self._read(_CRC.size, "a record CRC"))
-        return tag, body, zlib.crc32(head + body) == crc, start
+        return head[0], body, zlib.crc32(head + body) == crc
 
     def __iter__(self) -> Iterator[Chunk]:
         h = self.header
-        expected_index, expected_channel, count = 0, 0, 0
+        total = h.chunks_per_channel * h.channels
+        done = 0  # chunk records read or concealed; the next is divmod(done, channels)
         while True:
-            tag, body, crc_ok, start = self._read_record()
-            if tag == TAG_END:
-                if not crc_ok:
-                    raise CorruptError("end record CRC mismatch", start)
-                self._finish(body, count, expected_index, start)
-                return
-            if tag != TAG_CHUNK:
-                if not crc_ok:
-                    raise CorruptError(f"unknown record 0x{tag:02x} with a bad CRC", start)
+            start = self.offset
+            self._capture = bytearray() if self._conceal else None
+            try:
+                tag, body, crc_ok = self._read_record()
+                problem = _crc_problem(tag, done // h.channels)
+            except (TruncatedError, MalformedError) as exc:
+                if not self._conceal:
+                    raise
+                tag, body, crc_ok, problem = -1, b"", False, str(exc)
+            if tag == TAG_CHUNK and done >= total:
+                raise MalformedError("more chunks than the header announces", start)
+            if crc_ok:
+                if tag == TAG_END:
+                    self._finish(body, done, start)
+                    return
+                if tag == TAG_CHUNK:
+                    chunk = self._parse_chunk(body, start, *divmod(done, h.channels))
+                    self.chunk_offset = start
+                    yield chunk
+                    done += 1
+                    continue
                 if h.format_minor > FORMAT_MINOR:
                     continue  # a newer minor version's record: skippable by design
                 raise MalformedError(f"unknown record type 0x{tag:02x}", start)
-            if expected_index >= h.chunks_per_channel:
-                raise MalformedError("more chunks than the header announces", start)
-            if crc_ok:
-                chunk = self._parse_chunk(body, start, expected_index, expected_channel)
-            elif self._conceal:
-                chunk = Chunk(
-                    expected_index,
-                    expected_channel,
-                    h.chunk_length(expected_index),
-                    b"",
-                    (),
-                    damaged=True,
+            if not self._conceal:
+                raise CorruptError(problem, start)
+            resume = self._resync(start, done, total)
+            upto = -(-done // h.channels) * h.channels if resume is None else resume
+            if upto > done:
+                self.damage.append(
+                    f"{problem.split(' (at byte')[0]} at byte {start}: concealed "
+                    f"{self._span(done, upto)}"
                 )
+            self.chunk_offset = start
+            for k in range(done, upto):
+                index, channel = divmod(k, h.channels)
+                yield Chunk(index, channel, h.chunk_length(index), b"", (), damaged=True)
+            done = upto
+            if resume is None:
+                self.truncated = True
+                lost = f"; {self._span(done, total)} missing" if done < total else ""
+                self.damage.append(f"the data ends at byte {self.offset}{lost}")
+                return
+
+    def _span(self, first: int, end: int) -> str:
+        """Chunk records ``first`` .. ``end - 1`` in words, with their duration."""
+        h = self.header
+        a, b = first // h.channels, (end - 1) // h.channels
+        samples = sum(h.chunk_length(i) for i in range(a, b + 1))
+        which = f"chunk {a}" if a == b else f"chunks {a}-{b}"
+        return f"{which} ({samples / h.sample_rate:.2f} s)"
+
+    def _resync(self, start: int, done: int, total: int) -> int | None:
+        """After damage at ``start``: position the reader on the next record that checks and
+        return its place in the sequence (``total`` for the end record), or None if the data
+        ends first."""
+        assert self._capture is not None
+        buf = self._capture[1:] + self._pending  # every byte read past the damaged tag
+        self._capture, self._pending = None, bytearray()
+        base, i = start + 1, 0  # file offset of buf[0]; where the scan goes on
+
+        def fill(n: int) -> bool:
+            while len(buf) < n:
+                part = self._stream.read(_READ_BLOCK)
+                if not part:
+                    return False
+                buf.extend(part)
+            return True
+
+        while True:
+            found = [j for j in (buf.find(TAG_CHUNK, i), buf.find(TAG_END, i)) if j >= 0]
+            if not found:
+                base, i = base + len(buf), 0
+                buf.clear()
+                if not fill(1):
+                    self.offset = base
+                    return None
+                continue
+            j = min(found)
+            k = self._candidate(buf, j, fill, base + j - start, done, total)
+            if k is not None:
+                self._pending, self.offset = buf[j:], base + j
+                return k
+            i = j + 1
+            if i > _READ_BLOCK:
+                del buf[:i]
+                base, i = base + i, 0
+
+    def _candidate(
+        self, buf: bytearray, j: int, fill: Callable[[int], bool], skipped: int, done: int,
+        total: int,
+    ) -> int | None:
+        """The sequence place of a record at ``buf[j]`` that continues the stream after
+        ``done`` records, within what ``skipped`` bytes can have held, with a good CRC."""
+        h = self.header
+        fill(j + 1 + _LENGTH_BYTES)
+        try:
+            body_len, p = decode_varint(buf, j + 1, MAX_RECORD_BODY)
+            if buf[j] == TAG_END:
+                k = total if body_len == _END.size else -1
             else:
-                raise CorruptError(f"chunk {expected_index} CRC mismatch", start)
-            count += 1
-            expected_channel += 1
-            if expected_channel == h.channels:
-                expected_index, expected_channel = expected_index + 1, 0
-            yield chunk
+                fill(p + 7)
+                index, q = decode_varint(buf, p, MAX_CHUNK_INDEX)
+                if q + 2 > p + body_len or q + 2 > len(buf):
+                    return None
+                channel, nlayers = buf[q], buf[q + 1]
+                ok = index < h.chunks_per_channel and channel < h.channels
+                k = index * h.channels + channel if ok and 1 <= nlayers <= h.num_layers else -1
+        except MalformedError:
+            return None
+        if k < done or (k - done) * MIN_CHUNK_RECORD > skipped:
+            return None
+        end = p + body_len + _CRC.size
+        if not fill(end):
+            return None
+        with memoryview(buf) as view:
+            crc_ok = zlib.crc32(view[j : end - _CRC.size]) == _CRC.unpack_from(view, end - 4)[0]
+            if not crc_ok or (k == total and _END.unpack_from(view, p)[0] != total):
+                return None
+        return k
 
     def _parse_chunk(self, body: bytes, start: int, want_index: int, want_channel: int) -> Chunk:
         h = self.header
@@ -384,32 +512,48 @@ class BitstreamReader:
             pos += n
         return Chunk(index, channel, h.chunk_length(index), parts[0], tuple(parts[1:]))
 
-    def _finish(self, body: bytes, count: int, expected_index: int, start: int) -> None:
+    def _finish(self, body: bytes, count: int, start: int) -> None:
         if len(body) != _END.size:
             raise MalformedError("end record has the wrong size", start)
         (declared,) = _END.unpack(body)
-        if declared != count or expected_index != self.header.chunks_per_channel:
+        if declared != count or count != self.header.chunks_per_channel * self.header.channels:
             raise MalformedError(
                 f"end record counts {declared} chunks; {count} were read, "
                 f"{self.header.chunks_per_channel * self.header.channels} announced",
                 start,
             )
-        if self._stream.read(1):
+        if self._pending or self._stream.read(1):
             raise TrailingDataError("bytes follow the end record", self.offset)
 
 
+def _crc_problem(tag: int, index: int) -> str:
+    if tag == TAG_END:
+        return "end record CRC mismatch"
+    if tag == TAG_CHUNK:
+        return f"chunk {index} CRC mismatch"
+    return f"unknown record 0x{tag:02x} with a bad CRC"
+
+
 def strip_layers(src: BinaryIO, dst: BinaryIO, num_layers: int) -> StreamHeader:
-    """Copy ``src`` to ``dst`` keeping the first ``num_layers`` layers of every chunk."""
+    """Copy ``src`` to ``dst`` keeping the first ``num_layers`` layers of every chunk.
+
+    Asking for more layers than ``src`` has is an error, as it is for encoding and decoding.
+    """
     reader = BitstreamReader(src)
-    if not 1 <= num_layers:
-        raise ValueError("at least one layer (the base layer) must be kept")
-    header = replace(
-        reader.header,
-        num_layers=min(num_layers, reader.header.num_layers),
-        format_minor=FORMAT_MINOR,
-    )
+    check_layers(num_layers, reader.header.num_layers, "the stream")
+    header = replace(reader.header, num_layers=num_layers, format_minor=FORMAT_MINOR)
     writer = BitstreamWriter(dst, header)
     for chunk in reader:
         writer.write_chunk(chunk.stripped(num_layers))
     writer.close()
     return header
+
+
+class LayersError(NwcodecError, ValueError):
+    """More layers (or fewer than one) were asked for than there are."""
+
+
+def check_layers(wanted: int, available: int, what: str) -> None:
+    """The one rule for ``--layers`` / ``layers=`` everywhere: 1 .. what is available."""
+    if not 1 <= wanted <= available:
+        raise LayersError(f"{what} has layers 1..{available}; {wanted} asked for")

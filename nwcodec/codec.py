@@ -6,9 +6,12 @@
 
 Input of any sample rate is resampled to the model's rate; ``decode`` restores the original
 rate and length unless another ``sample_rate`` is asked for. Channels are coded independently,
-one chunk record each (the bitrate scales with the channel count). Every chunk (one second at
+one chunk record each (the bitrate scales with the channel count). Every chunk (two seconds at
 the model rate) is coded on its own, so streaming and whole-file coding give identical bytes
 and samples, memory stays bounded, and a damaged chunk only silences itself.
+
+A stream is decoded only by the tier that wrote it, and only if its header matches that tier
+(rate, chunk length, layers): decoding work is then bounded by the bytes actually read.
 """
 
 from __future__ import annotations
@@ -27,10 +30,21 @@ from nwcodec.audio import (
     read_audio,
     resample,
     resampled_length,
+    sound_file,
     validate_audio,
     write_audio,
 )
-from nwcodec.bitstream import BitstreamReader, BitstreamWriter, Chunk, StreamHeader
+from nwcodec.bitstream import (
+    MAX_SAMPLE_RATE,
+    MIN_SAMPLE_RATE,
+    BitstreamReader,
+    BitstreamWriter,
+    Chunk,
+    CorruptError,
+    StreamHeader,
+    check_layers,
+)
+from nwcodec.entropy import EntropyError
 from nwcodec.errors import NwcodecError
 from nwcodec.files import atomic_output
 from nwcodec.nn.cmrl import CascadeModel
@@ -56,6 +70,7 @@ class Codec:
     def __init__(self, model: CascadeModel, tier: Tier) -> None:
         self.model = model
         self.tier = tier
+        self.decode_report: list[str] = []  # what the last decode concealed, one line each
 
     @classmethod
     def load(cls, tier: str | int) -> Codec:
@@ -63,10 +78,12 @@ class Codec:
         return cls(load_model(t), t)
 
     @classmethod
-    def for_stream(cls, head: bytes) -> Codec:
+    def for_stream(cls, head: bytes | StreamHeader) -> Codec:
         """The codec whose tier wrote the stream starting with ``head`` (its first bytes
-        suffice; the model hash is checked on decode)."""
-        return cls.load(BitstreamReader(io.BytesIO(head)).header.tier_id)
+        suffice, or its parsed header; the model hash is checked on decode)."""
+        if not isinstance(head, StreamHeader):
+            head = BitstreamReader(io.BytesIO(head)).header
+        return cls.load(head.tier_id)
 
     @property
     def sample_rate(self) -> int:
@@ -97,8 +114,7 @@ class Codec:
         available = min(self.tier.layers, self.model.num_layers)
         if layers is None:
             return available
-        if not 1 <= layers <= available:
-            raise NwcodecError(f"tier {self.tier.name} has layers 1..{available}, not {layers}")
+        check_layers(layers, available, f"tier {self.tier.name}")
         return layers
 
     def encode_blocks(
@@ -173,6 +189,8 @@ class Codec:
     # -- decoding -----------------------------------------------------------------------
 
     def _check(self, header: StreamHeader) -> None:
+        """Refuse a stream this codec did not write: another tier or weights, or header
+        fields (rate, chunk length, layers) that differ from the model's."""
         if header.tier_id != self.tier.id:
             raise ModelMismatchError(
                 f"stream was made by tier id {header.tier_id}, this codec is "
@@ -183,50 +201,91 @@ class Codec:
                 f"stream model hash {header.model_hash.hex()} does not match tier "
                 f"{self.tier.name}'s weights ({self.model.model_hash.hex()})"
             )
+        for field, got, want in (
+            ("sample rate", header.sample_rate, self.sample_rate),
+            ("chunk length", header.chunk_samples, self.chunk_samples),
+        ):
+            if got != want:
+                raise ModelMismatchError(
+                    f"stream header gives {field} {got}; tier {self.tier.name} codes {want}"
+                )
+        if header.num_layers > self.model.num_layers:
+            raise ModelMismatchError(
+                f"stream header gives {header.num_layers} layers; tier {self.tier.name}'s "
+                f"model has {self.model.num_layers}"
+            )
+
+    def open_stream(
+        self, stream: BinaryIO | BitstreamReader, conceal: bool = False
+    ) -> BitstreamReader:
+        """A reader on ``stream`` (or ``stream`` itself if it is one already) whose header
+        this codec has checked. Only the header is read."""
+        reader = stream if isinstance(stream, BitstreamReader) else BitstreamReader(
+            stream, on_damage="conceal" if conceal else "raise"
+        )
+        self._check(reader.header)
+        return reader
+
+    def decode_reader(self, reader: BitstreamReader, layers: int | None = None
+                      ) -> Iterator[np.ndarray]:
+        """Model-rate blocks (samples, channels) from a checked reader. A block is built only
+        once all its channels' records have been read, so memory follows the input."""
+        header = reader.header
+        keep = header.num_layers if layers is None else layers
+        check_layers(keep, header.num_layers, "the stream")
+        columns: list[np.ndarray] = []
+        for chunk in reader:
+            columns.append(self._decode_chunk(reader, chunk, keep))
+            if chunk.channel == header.channels - 1:
+                yield np.stack(columns, axis=1)
+                columns = []
+
+    def _decode_chunk(self, reader: BitstreamReader, chunk: Chunk, keep: int) -> np.ndarray:
+        """One channel's chunk; silence if concealed. A payload that is not a complete range
+        coding is damage: an error naming the chunk, or concealed in conceal mode."""
+        if not chunk.damaged:
+            try:
+                return self.model.decode_chunk(
+                    chunk.side_info, list(chunk.layers[:keep]), chunk.num_samples
+                )
+            except EntropyError as exc:
+                problem = f"chunk {chunk.index} channel {chunk.channel}: {exc}"
+                if reader.on_damage == "raise":
+                    raise CorruptError(problem, reader.chunk_offset) from None
+                reader.damage.append(f"{problem} (at byte {reader.chunk_offset}): concealed")
+        return np.zeros(chunk.num_samples, np.float32)
 
     def decode_chunks(
         self, stream: BinaryIO, layers: int | None = None, conceal: bool = False
     ) -> tuple[StreamHeader, Iterator[np.ndarray]]:
         """The header and an iterator of model-rate blocks (samples, channels)."""
-        reader = BitstreamReader(stream, on_damage="conceal" if conceal else "raise")
-        header = reader.header
-        self._check(header)
-        keep = header.num_layers if layers is None else layers
-        if keep < 1:
-            raise NwcodecError("at least one layer must be decoded")
-
-        def blocks() -> Iterator[np.ndarray]:
-            block: np.ndarray | None = None
-            for chunk in reader:
-                if chunk.channel == 0:
-                    block = np.zeros((chunk.num_samples, header.channels), np.float32)
-                assert block is not None
-                if not chunk.damaged:
-                    block[:, chunk.channel] = self.model.decode_chunk(
-                        chunk.side_info, list(chunk.layers[:keep]), chunk.num_samples
-                    )
-                if chunk.channel == header.channels - 1:
-                    yield block
-
-        return header, blocks()
+        reader = self.open_stream(stream, conceal)
+        return reader.header, self.decode_reader(reader, layers)
 
     def decode(
         self,
-        data: bytes,
+        data: bytes | BinaryIO | BitstreamReader,
         layers: int | None = None,
         sample_rate: int | None = None,
         conceal: bool = False,
     ) -> tuple[np.ndarray, int]:
-        """Decode .nwc bytes to float32 (samples, channels) at the original rate (default)
-        or at ``sample_rate``."""
-        header, blocks = self.decode_chunks(io.BytesIO(data), layers, conceal)
-        parts = list(blocks)
-        x = np.concatenate(parts) if parts else np.zeros((0, header.channels), np.float32)
-        return self.to_output_rate(x, header, sample_rate)
+        """Decode .nwc bytes (or a binary stream, or a reader from :meth:`open_stream`) to
+        float32 (samples, channels) at the original rate (default) or at ``sample_rate``.
+
+        With ``conceal=True`` damaged or lost chunks become silence and a cut stream gives
+        what it holds; ``decode_report`` says what was concealed.
+        """
+        stream = io.BytesIO(data) if isinstance(data, bytes | bytearray) else data
+        reader = self.open_stream(stream, conceal)
+        sr_out = output_rate(reader.header, sample_rate)
+        parts = list(self.decode_reader(reader, layers))
+        self.decode_report = reader.damage
+        x = np.concatenate(parts) if parts else np.zeros((0, reader.header.channels), np.float32)
+        return self.to_output_rate(x, reader.header, sr_out, complete=not reader.truncated)
 
     def decode_to_file(
         self,
-        stream: BinaryIO,
+        stream: BinaryIO | BitstreamReader,
         target: str,
         layers: int | None = None,
         sample_rate: int | None = None,
@@ -234,10 +293,15 @@ class Codec:
         force: bool = False,
         progress: Progress | None = None,
     ) -> StreamHeader:
-        """Decode a stream into an audio file (format by extension), atomically. At the model
-        rate it streams chunk by chunk in bounded memory; other rates resample at the end."""
-        header, blocks = self.decode_chunks(stream, layers, conceal)
-        sr_out = sample_rate or header.original_sample_rate
+        """Decode a stream (or a reader from :meth:`open_stream`) into an audio file (format
+        by extension), atomically. At the model rate it streams chunk by chunk in bounded
+        memory; other rates resample at the end. ``decode_report`` says what was concealed."""
+        reader = self.open_stream(stream, conceal)
+        header = reader.header
+        sr_out = output_rate(header, sample_rate)
+        fmt, subtype = output_format(target, rate=sr_out, channels=header.channels)
+        blocks = self.decode_reader(reader, layers)
+        self.decode_report = reader.damage
         if sr_out != header.sample_rate:
             parts = []
             for block in blocks:
@@ -245,12 +309,11 @@ class Codec:
                 if progress:
                     progress(block.shape[0])
             x = np.concatenate(parts) if parts else np.zeros((0, header.channels), np.float32)
-            y, sr_out = self.to_output_rate(x, header, sr_out)
+            y, sr_out = self.to_output_rate(x, header, sr_out, complete=not reader.truncated)
             write_audio(target, y, sr_out, force=force)
             return header
-        fmt, subtype = output_format(target)
-        with atomic_output(target, force=force) as handle, sf.SoundFile(
-            handle, "w", sr_out, header.channels, subtype, format=fmt
+        with atomic_output(target, force=force) as handle, sound_file(
+            handle, sr_out, header.channels, subtype, fmt
         ) as out:
             written = 0
             for block in blocks:
@@ -262,26 +325,71 @@ class Codec:
         return header
 
     def to_output_rate(
-        self, x: np.ndarray, header: StreamHeader, sample_rate: int | None
+        self, x: np.ndarray, header: StreamHeader, sample_rate: int | None, complete: bool = True
     ) -> tuple[np.ndarray, int]:
         """Resample decoded model-rate audio to ``sample_rate`` (default: the original rate,
-        with the original length restored exactly)."""
-        sr_out = sample_rate or header.original_sample_rate
+        with the original length restored exactly). ``complete=False`` (a cut stream decoded
+        with concealment) keeps what ``x`` gives instead of padding to the original length."""
+        sr_out = output_rate(header, sample_rate)
         y = resample(x, header.sample_rate, sr_out)
         if sr_out == header.original_sample_rate:
             n = header.original_samples
         else:
             n = resampled_length(header.original_samples, header.original_sample_rate, sr_out)
+        if not complete:
+            n = min(n, y.shape[0])
         if y.shape[0] < n:
             y = np.pad(y, ((0, n - y.shape[0]), (0, 0)))
         return y[:n], sr_out
 
 
-def encode(audio: np.ndarray, sr: int, tier: str | int = "speech-16k") -> bytes:
-    """One-call encode: ``nwcodec.encode(audio, sr, tier=...) -> bytes``."""
-    return Codec.load(tier).encode(audio, sr)
+def output_rate(header: StreamHeader, sample_rate: int | None) -> int:
+    """The rate to decode to: ``sample_rate`` if given and valid, else the original rate."""
+    if sample_rate is None:
+        return header.original_sample_rate
+    if isinstance(sample_rate, bool) or int(sample_rate) != sample_rate or not (
+        MIN_SAMPLE_RATE <= sample_rate <= MAX_SAMPLE_RATE
+    ):
+        raise AudioError(
+            f"output sample rate {sample_rate!r} is not a whole number of Hz in "
+            f"{MIN_SAMPLE_RATE}..{MAX_SAMPLE_RATE}"
+        )
+    return int(sample_rate)
 
 
-def decode(data: bytes, sample_rate: int | None = None) -> tuple[np.ndarray, int]:
-    """One-call decode with the tier named in the stream."""
-    return Codec.for_stream(data).decode(data, sample_rate=sample_rate)
+def encode(
+    audio: np.ndarray, sr: int, tier: str | int = "speech-16k", layers: int | None = None
+) -> bytes:
+    """Encode ``audio`` at ``sr`` Hz to .nwc bytes with ``tier``, in one call.
+
+    ``audio`` is (samples,) for mono or (samples, channels), float in [-1, 1], any rate
+    (resampled to the tier's rate; the original rate and length are restored on decode).
+    ``layers`` writes only the first N layers (default: all the tier has).
+
+        >>> import numpy as np, nwcodec
+        >>> audio = np.zeros(16000, np.float32)          # 1 s of silence at 16 kHz
+        >>> data = nwcodec.encode(audio, 16000, tier="test-random")
+        >>> data[:4]
+        b'\x89NWC'
+    """
+    return Codec.load(tier).encode(audio, sr, layers)
+
+
+def decode(
+    data: bytes, sample_rate: int | None = None, layers: int | None = None
+) -> tuple[np.ndarray, int]:
+    """Decode .nwc bytes with the tier named in the stream; return ``(audio, rate)``.
+
+    ``audio`` is float32, 1-D (samples,) for a mono stream and (samples, channels) otherwise,
+    at the original rate and length unless ``sample_rate`` asks for another rate. ``layers``
+    decodes only the first N layers (1 .. the stream's; more is an error).
+
+        >>> import numpy as np, nwcodec
+        >>> audio = np.zeros(16000, np.float32)
+        >>> audio_hat, sr = nwcodec.decode(nwcodec.encode(audio, 16000, tier="test-random"))
+        >>> audio_hat.shape, sr
+        ((16000,), 16000)
+    """
+    codec = Codec.for_stream(data)
+    audio, sr = codec.decode(data, layers=layers, sample_rate=sample_rate)
+    return (audio[:, 0] if audio.shape[1] == 1 else audio), sr

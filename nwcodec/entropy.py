@@ -161,7 +161,13 @@ def encode_streams(streams: Sequence[tuple[np.ndarray, FrequencyTable]]) -> byte
 
 
 def decode_streams(data: bytes, streams: Sequence[tuple[int, FrequencyTable]]) -> list[np.ndarray]:
-    """Inverse of :func:`encode_streams`; ``streams`` gives each stream's length and table."""
+    """Inverse of :func:`encode_streams`; ``streams`` gives each stream's length and table.
+
+    The data must be exactly what :func:`encode_streams` writes for the symbols it decodes to.
+    constriction pads data that runs out with zero words and cannot itself tell where a stream
+    ends, so the decoded symbols are coded again and compared: data that runs out, carries
+    stray words or was altered raises :class:`EntropyError` (naming the byte where they part).
+    """
     words = np.frombuffer(data[: len(data) - len(data) % 4], dtype="<u4").astype(np.uint32)
     if len(data) % 4:
         raise EntropyError(f"range-coded data must be whole 32-bit words, got {len(data)} bytes")
@@ -173,4 +179,20 @@ def decode_streams(data: bytes, streams: Sequence[tuple[int, FrequencyTable]]) -
         except (AssertionError, ValueError, RuntimeError) as exc:  # constriction's complaints
             raise EntropyError(f"range-coded data is invalid: {exc}") from None
         out.append(np.asarray(decoded, dtype=np.int64))
+    _check_exact(data, encode_streams(list(zip(out, (t for _, t in streams), strict=True))))
     return out
+
+
+def _check_exact(data: bytes, canonical: bytes) -> None:
+    """Refuse ``data`` unless it is the canonical coding of what it decoded to."""
+    if data == canonical:
+        return
+    if len(data) < len(canonical):
+        raise EntropyError(
+            f"range-coded data runs out: {len(data)} bytes, its symbols need {len(canonical)}"
+        )
+    pairs = zip(data, canonical, strict=False)
+    at = next((i for i, (a, b) in enumerate(pairs) if a != b), len(canonical))
+    if at >= len(canonical):
+        raise EntropyError(f"{len(data) - len(canonical)} stray bytes after the range-coded data")
+    raise EntropyError(f"range-coded data is damaged (it departs from its coding at byte {at})")
