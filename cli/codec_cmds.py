@@ -1,31 +1,333 @@
-"""``nwc encode``, ``nwc decode`` and ``nwc tiers``."""
+"""``nwc encode``, ``nwc decode`` and ``nwc tiers``.
+
+Only click and light modules load at start-up; numpy, soundfile and torch come with
+nwcodec.audio / nwcodec.codec, imported inside the functions that code audio, so that
+``nwc --help`` stays fast.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
+import multiprocessing
 import os
 import sys
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import click
-import soundfile as sf
 
-from cli.common import open_input, open_output
-from nwcodec.audio import read_audio, write_audio
-from nwcodec.codec import Codec
+from cli.common import input_ids, open_input, open_output
 from nwcodec.errors import NwcodecError
 from nwcodec.zoo import all_tiers, nearest_tier
 
+if TYPE_CHECKING:
+    from nwcodec.codec import Codec
+
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".oga", ".mp3", ".aif", ".aiff", ".au", ".opus"}
+NWC_SUFFIX = ".nwc"
+
+OUTPUT_RULES = """
+IN and OUT: a directory IN needs a directory OUT (created if missing), which mirrors IN's
+tree; a file IN (or '-', stdin) needs a file OUT (or '-', stdout). {kind} An output is never
+written over an input, even with --force, and without --force an existing output is never
+replaced, even by a concurrent run.
+
+Directory mode codes --jobs files at once (default: one per CPU core; the outputs are the
+same bytes as with -j 1). --shard K/N takes every N-th file of the sorted list, starting
+with the K-th, so that N machines or array jobs (K = 1..N) split a tree without overlap.
+"""
+
+LAYERS_RULE = "Must be 1 .. the layers {what} has: more is an error."
 
 
-def _pick_tier(tier: str | None, bitrate: float | None) -> str | int:
+def _shard(value: str | None) -> tuple[int, int] | None:
+    if value is None:
+        return None
+    try:
+        k, n = (int(v) for v in value.split("/"))
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not K/N (e.g. 2/8)") from None
+    if not 1 <= k <= n:
+        raise click.BadParameter(f"{value}: K must be 1..N (with a 0-based index i use i+1/N)")
+    return k, n
+
+
+def _jobs(value: int | None) -> int:
+    if value is not None:
+        return value
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def _batch_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    f = click.option("--shard", metavar="K/N", callback=lambda c, p, v: _shard(v),
+                     help="Directory mode: code only shard K of N (1-based).")(f)
+    return click.option("--jobs", "-j", type=click.IntRange(min=1), callback=lambda c, p, v:
+                        _jobs(v), help="Directory mode: files coded at once "
+                        "[default: CPU cores].")(f)
+
+
+def _pairs(src: str, dst: str, decoding: bool, shard: tuple[int, int] | None
+           ) -> tuple[list[tuple[str, str]], bool]:
+    """(input, output) pairs and whether IN is a directory; enforces OUTPUT_RULES."""
+    in_suffixes = {NWC_SUFFIX} if decoding else AUDIO_SUFFIXES
+    out_suffix = ".wav" if decoding else NWC_SUFFIX
+    if src != "-" and os.path.isdir(src):
+        files = sorted(p for p in Path(src).rglob("*")
+                       if p.suffix.lower() in in_suffixes and p.is_file())
+        if not files:
+            raise NwcodecError(f"no {'/'.join(sorted(in_suffixes))} files under {src}")
+        if dst == "-":
+            raise NwcodecError("a directory cannot be written to stdout: give a directory OUT")
+        if Path(dst).suffix.lower() in AUDIO_SUFFIXES | {NWC_SUFFIX}:
+            raise NwcodecError(f"IN {src} is a directory, so OUT must be a directory, "
+                               f"not {dst}")
+        if os.path.exists(dst) and not os.path.isdir(dst):
+            raise NwcodecError(f"{dst} exists and is not a directory; IN {src} is a directory")
+        if shard:
+            files = files[shard[0] - 1 :: shard[1]]
+        return [(str(f), str(Path(dst) / f.relative_to(src).with_suffix(out_suffix)))
+                for f in files], True
+    if shard:
+        raise click.UsageError("--shard needs a directory IN")
+    if dst != "-":
+        _check_file_output(dst, decoding)
+    return [(src, dst)], False
+
+
+def _check_file_output(dst: str, decoding: bool) -> None:
+    suffix = Path(dst).suffix.lower()
+    if os.path.isdir(dst):
+        raise NwcodecError(f"OUT {dst} is a directory, but IN is a file: give a file name")
+    if decoding and suffix in ("", NWC_SUFFIX):
+        raise NwcodecError(f"decode writes audio; end OUT {dst} in .wav, .flac, .ogg or .mp3")
+    if not decoding and suffix != NWC_SUFFIX:
+        raise NwcodecError(f"encode writes .nwc; end OUT {dst} in .nwc, not "
+                           f"'{suffix or '(none)'}'")
+
+
+@dataclass
+class Result:
+    """What one coded file reports for the summary line."""
+
+    inp: str
+    out: str
+    tier: str
+    seconds: float
+    nwc_bytes: int
+    notes: list[str] = field(default_factory=list)
+
+    def line(self) -> str:
+        kbps = self.nwc_bytes * 8 / self.seconds / 1000 if self.seconds else 0.0
+        return (f"{self.inp} -> {self.out}: {self.tier}, {self.seconds:.2f} s, "
+                f"{kbps:.2f} kbit/s ({self.nwc_bytes} bytes)")
+
+
+class _Counted:
+    """A binary writer that counts what passes through."""
+
+    def __init__(self, handle: BinaryIO) -> None:
+        self.handle, self.count = handle, 0
+
+    def write(self, data: bytes) -> int:
+        self.count += len(data)
+        return self.handle.write(data)
+
+
+@functools.cache
+def _codec(tier: str | int) -> Codec:
+    from nwcodec.codec import Codec
+
+    return Codec.load(tier)
+
+
+def _encode_one(inp: str, out: str, tier: str | int, layers: int | None, force: bool,
+                protect: set[tuple[int, int]], progress: Callable[[int], None] | None = None
+                ) -> Result:
+    codec = _codec(tier)
+    with open_output(out, force, protect) as handle:
+        counted = _Counted(handle)
+        if inp == "-":
+            from nwcodec.audio import read_audio
+
+            audio, sr = read_audio(sys.stdin.buffer)
+            counted.write(codec.encode(audio, sr, layers))
+            seconds = audio.shape[0] / sr
+        else:
+            import soundfile as sf
+
+            codec.encode_file(inp, counted, layers, progress)
+            info = sf.info(inp)
+            seconds = info.frames / info.samplerate
+    return Result(inp, out, codec.tier.name, seconds, counted.count)
+
+
+def _decode_one(inp: str, out: str, layers: int | None, sample_rate: int | None,
+                conceal: bool, force: bool, protect: set[tuple[int, int]],
+                progress: Callable[[int], None] | None = None) -> Result:
+    from nwcodec.bitstream import BitstreamError, BitstreamReader, NotNwcError
+
+    with open_input(inp) as handle:
+        try:
+            reader = BitstreamReader(handle, on_damage="conceal" if conceal else "raise")
+        except NotNwcError:
+            if _looks_like_audio(inp):
+                name = Path(inp).with_suffix(NWC_SUFFIX).name
+                raise NwcodecError(
+                    f"{inp} is not an .nwc file but audio: to encode it, run `nwc encode "
+                    f"{inp} {'OUT.nwc' if inp.endswith(NWC_SUFFIX) else name}`"
+                ) from None
+            raise
+        codec = _codec(reader.header.tier_id)
+        codec.open_stream(reader)
+        try:
+            if out == "-":
+                _decode_to_stdout(codec, reader, layers, sample_rate)
+            else:
+                codec.decode_to_file(reader, out, layers, sample_rate, force=force,
+                                     progress=progress)
+        except BitstreamError as exc:
+            hint = "" if conceal else "; `nwc decode --conceal` decodes what is recoverable"
+            raise NwcodecError(f"{exc}{hint}") from None
+    h = reader.header
+    return Result(inp, out, codec.tier.name, h.original_samples / h.original_sample_rate,
+                  reader.offset, reader.damage)
+
+
+def _decode_to_stdout(codec: Codec, reader: Any, layers: int | None,
+                      sample_rate: int | None) -> None:
+    """A WAV on stdout needs its length up front: decode whole, then write."""
+    from nwcodec.audio import write_audio
+
+    audio, sr = codec.decode(reader, layers, sample_rate)
+    buf = io.BytesIO()
+    write_audio(buf, audio, sr)
+    sys.stdout.buffer.write(buf.getvalue())
+    sys.stdout.buffer.flush()
+
+
+def _looks_like_audio(path: str) -> bool:
+    if Path(path).suffix.lower() in AUDIO_SUFFIXES:
+        return True
+    if path == "-" or not os.path.isfile(path):
+        return False
+    with open(path, "rb") as f:
+        head = f.read(4)
+    return head in (b"RIFF", b"fLaC", b"OggS", b"FORM", b".snd") or head[:3] == b"ID3"
+
+
+@contextlib.contextmanager
+def _progress(path: str, label: str, show: bool) -> Iterator[Callable[[int], None] | None]:
+    """A progress bar on stderr over ``path``'s samples, if shown and the length is known."""
+    total = 0
+    if show and path != "-":
+        import soundfile as sf
+
+        with contextlib.suppress(sf.LibsndfileError, RuntimeError):
+            total = sf.info(path).frames
+    if not total:
+        yield None
+        return
+    with click.progressbar(length=total, label=label, file=sys.stderr) as bar:
+        yield bar.update
+
+
+def _worker_init() -> None:
+    from cli.common import clean_up_on_signals
+
+    clean_up_on_signals()
+    import torch
+
+    torch.set_num_threads(1)  # the processes share the cores; bytes do not depend on it
+
+
+def _call(task: tuple[Callable[..., Result], tuple[Any, ...]]) -> Result:
+    fn, args = task
+    return fn(*args)
+
+
+def _run(fn: Callable[..., Result], pairs: list[tuple[str, str]], args: tuple[Any, ...],
+         batch: bool, jobs: int, quiet: bool, verbose: bool) -> None:
+    """Code every pair, ``jobs`` at a time in directory mode, printing one line per file
+    (in input order) on a terminal or with --verbose, unless --quiet."""
+    say = not quiet and (verbose or sys.stderr.isatty())
+    protect = input_ids(inp for inp, _ in pairs)
+    for _, out in pairs:
+        if batch:
+            Path(out).parent.mkdir(parents=True, exist_ok=True)
+    tasks = [(fn, (inp, out, *args, protect)) for inp, out in pairs]
+
+    def report(result: Result) -> None:
+        for note in result.notes:
+            click.echo(f"nwc: {result.inp}: {note}", err=True)
+        if say:
+            click.echo(result.line(), err=True)
+
+    if jobs == 1 or len(tasks) == 1:
+        for i, (task_fn, task_args) in enumerate(tasks):
+            inp = task_args[0]
+            label = f"[{i + 1}/{len(tasks)}] {inp}" if batch else inp
+            with _progress(inp, label, say and not batch) as update:
+                report(_labelled(batch, inp, task_fn, *task_args, update))
+        return
+    pool = multiprocessing.get_context().Pool(min(jobs, len(tasks)), _worker_init)
+    results = pool.imap(_call, tasks)
+    try:
+        for _, (inp, *_rest) in tasks:
+            report(_labelled(True, inp, next, results))
+    finally:  # on an error or a signal, stop the other files (their temp files go too)
+        pool.terminate()
+        pool.join()
+
+
+def _labelled(batch: bool, inp: str, fn: Callable[..., Result], *args: Any) -> Result:
+    """``fn(*args)``, its errors prefixed with the input in directory mode."""
+    try:
+        return fn(*args)
+    except NwcodecError as exc:
+        if batch:
+            raise NwcodecError(f"{inp}: {exc}") from None
+        raise
+
+
+@click.command(epilog=OUTPUT_RULES.format(kind="A file OUT ends in .nwc."))
+@click.argument("src", metavar="IN")
+@click.argument("dst", metavar="OUT")
+@click.option("--tier", "-t", help="Tier name or id (see `nwc tiers`).")
+@click.option("--bitrate", "-b", type=click.FloatRange(min=0, min_open=True),
+              help="Target kbit/s: picks the shipped tier nearest to it (and says which).")
+@click.option("--layers", "-l", type=click.IntRange(min=1),
+              help="Write only the first N layers. " + LAYERS_RULE.format(what="the tier"))
+@click.option("--force", "-f", is_flag=True, help="Replace existing outputs (never an input).")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar, no summary lines.")
+@click.option("--verbose", "-v", is_flag=True,
+              help="Summary lines even when stderr is not a terminal.")
+@_batch_options
+def encode(src: str, dst: str, tier: str | None, bitrate: float | None, layers: int | None,
+           force: bool, quiet: bool, verbose: bool, jobs: int,
+           shard: tuple[int, int] | None) -> None:
+    """Encode audio IN to .nwc OUT. On a terminal, prints one line per file: input ->
+    output, tier, duration, kbit/s."""
+    pairs, batch = _pairs(src, dst, decoding=False, shard=shard)
+    chosen = _pick_tier(tier, bitrate, quiet)
+    _codec(chosen)  # an unknown tier fails once, before any work
+    _run(_encode_one, pairs, (chosen, layers, force), batch, jobs, quiet, verbose)
+
+
+def _pick_tier(tier: str | None, bitrate: float | None, quiet: bool) -> str | int:
     if tier and bitrate:
         raise click.UsageError("give --tier or --bitrate, not both")
     if bitrate:
-        return nearest_tier(bitrate).id
+        picked = nearest_tier(bitrate)
+        if not quiet:
+            click.echo(f"nwc: --bitrate {bitrate:g} picks tier {picked.name} "
+                       f"({picked.nominal_kbps:g} kbit/s nominal)", err=True)
+        return picked.id
     if tier:
         return tier
     shipped = all_tiers()
@@ -34,109 +336,39 @@ def _pick_tier(tier: str | None, bitrate: float | None) -> str | int:
     return shipped[0].id
 
 
-def _pairs(src: str, dst: str, suffixes: set[str], new_suffix: str) -> list[tuple[str, str]]:
-    """(input, output) pairs: one file, or a directory tree mirrored into ``dst``."""
-    if src != "-" and os.path.isdir(src):
-        if dst == "-":
-            raise NwcodecError("a directory cannot be written to stdout")
-        files = sorted(p for p in Path(src).rglob("*") if p.suffix.lower() in suffixes)
-        if not files:
-            raise NwcodecError(f"no {'/'.join(sorted(suffixes))} files under {src}")
-        out = []
-        for f in files:
-            target = Path(dst) / f.relative_to(src).with_suffix(new_suffix)
-            out.append((str(f), str(target)))
-        return out
-    return [(src, dst)]
-
-
-@contextlib.contextmanager
-def _progress(total: int, label: str, quiet: bool) -> Iterator[Callable[[int], None]]:
-    if quiet or not sys.stderr.isatty():
-        yield lambda n: None
-        return
-    with click.progressbar(length=max(total, 1), label=label, file=sys.stderr) as bar:
-        yield bar.update
-
-
-def _seconds(path: str) -> int:
-    try:
-        info = sf.info(path)
-        return int(info.frames)
-    except (sf.LibsndfileError, RuntimeError):
-        return 0
-
-
-@click.command()
+@click.command(epilog=OUTPUT_RULES.format(
+    kind="A file OUT's extension picks the format (.wav, .flac, .ogg, .mp3...); directory "
+         "mode writes .wav."))
 @click.argument("src", metavar="IN")
 @click.argument("dst", metavar="OUT")
-@click.option("--tier", "-t", help="Tier name or id (see `nwc tiers`).")
-@click.option("--bitrate", "-b", type=click.FloatRange(min=0, min_open=True),
-              help="Target kbit/s: picks the shipped tier nearest to it.")
-@click.option("--layers", "-l", type=click.IntRange(min=1), help="Write only the first N layers.")
-@click.option("--force", "-f", is_flag=True, help="Overwrite existing outputs.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress or summary output.")
-@click.option("--verbose", "-v", is_flag=True, help="Print a line per file with size and bitrate.")
-def encode(src: str, dst: str, tier: str | None, bitrate: float | None, layers: int | None,
-           force: bool, quiet: bool, verbose: bool) -> None:
-    """Encode audio IN (file, directory or '-') to .nwc OUT (file, directory or '-')."""
-    codec = Codec.load(_pick_tier(tier, bitrate))
-    pairs = _pairs(src, dst, AUDIO_SUFFIXES, ".nwc")
-    batch = len(pairs) > 1
-    for i, (inp, out) in enumerate(pairs):
-        if batch:
-            Path(out).parent.mkdir(parents=True, exist_ok=True)
-        if inp == "-":
-            audio, sr = read_audio(sys.stdin.buffer)
-            with open_output(out, force) as handle:
-                handle.write(codec.encode(audio, sr, layers))
-            continue
-        label = f"[{i + 1}/{len(pairs)}] {inp}" if batch else inp
-        with _progress(_seconds(inp), label, quiet) as update, open_output(out, force) as handle:
-            codec.encode_file(inp, handle, layers, update)
-        if verbose and out != "-":
-            size = os.path.getsize(out)
-            dur = _seconds(inp) / max(sf.info(inp).samplerate, 1)
-            kbps = size * 8 / dur / 1000 if dur else 0.0
-            click.echo(f"{inp} -> {out}: {size} bytes, {kbps:.2f} kbit/s", err=True)
-
-
-@click.command()
-@click.argument("src", metavar="IN")
-@click.argument("dst", metavar="OUT")
-@click.option("--layers", "-l", type=click.IntRange(min=1), help="Decode only the first N layers.")
+@click.option("--layers", "-l", type=click.IntRange(min=1),
+              help="Decode only the first N layers. " + LAYERS_RULE.format(what="the file"))
 @click.option("--sample-rate", "-r", type=click.IntRange(1000, 768000),
               help="Output rate (default: the encoder input's original rate).")
-@click.option("--conceal", is_flag=True, help="Silence chunks with a bad CRC instead of failing.")
-@click.option("--force", "-f", is_flag=True, help="Overwrite existing outputs.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress output.")
+@click.option("--conceal", is_flag=True,
+              help="Decode a damaged or cut file: silence what is lost, resume at the next "
+                   "intact chunk, say on stderr what was concealed.")
+@click.option("--force", "-f", is_flag=True, help="Replace existing outputs (never an input).")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar, no summary lines.")
+@click.option("--verbose", "-v", is_flag=True,
+              help="Summary lines even when stderr is not a terminal.")
+@_batch_options
 def decode(src: str, dst: str, layers: int | None, sample_rate: int | None, conceal: bool,
-           force: bool, quiet: bool) -> None:
-    """Decode .nwc IN (file, directory or '-') to audio OUT (.wav/.flac, directory or '-')."""
-    pairs = _pairs(src, dst, {".nwc"}, ".wav")
-    batch = len(pairs) > 1
-    for i, (inp, out) in enumerate(pairs):
-        if batch:
-            Path(out).parent.mkdir(parents=True, exist_ok=True)
-        with open_input(inp) as handle:
-            data = handle.read()
-        codec = Codec.for_stream(data)
-        if out == "-":
-            audio, sr = codec.decode(data, layers, sample_rate, conceal)
-            buf = io.BytesIO()
-            write_audio(buf, audio, sr)
-            sys.stdout.buffer.write(buf.getvalue())
-            sys.stdout.buffer.flush()
-            continue
-        label = f"[{i + 1}/{len(pairs)}] {inp}" if batch else inp
-        with _progress(0, label, quiet or not batch) as update:
-            codec.decode_to_file(io.BytesIO(data), out, layers, sample_rate, conceal, force, update)
+           force: bool, quiet: bool, verbose: bool, jobs: int,
+           shard: tuple[int, int] | None) -> None:
+    """Decode .nwc IN to audio OUT. Reads the header first and streams the rest. On a
+    terminal, prints one line per file: input -> output, tier, duration, kbit/s."""
+    pairs, batch = _pairs(src, dst, decoding=True, shard=shard)
+    _run(_decode_one, pairs, (layers, sample_rate, conceal, force), batch, jobs, quiet,
+         verbose)
 
 
 @click.command()
 @click.option("--all", "show_all", is_flag=True, help="Include test and retired tiers.")
 def tiers(show_all: bool) -> None:
     """List the tiers: id, name, rate, bitrate, layers, delay, parameters, quality."""
+    from nwcodec.codec import Codec
+
     rows = all_tiers(include_test=show_all)
     if not rows:
         click.echo("no trained tier is shipped yet (see `nwc tiers --all` for the test tier)")

@@ -230,9 +230,11 @@ def test_tier_and_layer_options(stream, tmp_path):
                           "unknown tier 'nosuch'")
     assert_one_line_error(run("encode", src, str(tmp_path / "x.nwc"), *TIER, "-l", "3"),
                           "layers 1..2")
-    # like `nwc strip`, decoding more layers than the stream has uses all it has
-    assert run("decode", str(stream), str(tmp_path / "all.wav"), "-l", "9").exit_code == 0
+    # one rule with encode and strip: more layers than the stream has is an error
+    assert_one_line_error(run("decode", str(stream), str(tmp_path / "all.wav"), "-l", "9"),
+                          "layers 1..2")
     assert run("decode", str(stream), str(tmp_path / "two.wav"), "-l", "2").exit_code == 0
+    assert run("decode", str(stream), str(tmp_path / "all.wav")).exit_code == 0
     assert (tmp_path / "all.wav").read_bytes() == (tmp_path / "two.wav").read_bytes()
 
 
