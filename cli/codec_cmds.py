@@ -272,7 +272,7 @@ def _run(fn: Callable[..., Result], pairs: list[tuple[str, str]], args: tuple[An
         for i, (task_fn, task_args) in enumerate(tasks):
             inp = task_args[0]
             label = f"[{i + 1}/{len(tasks)}] {inp}" if batch else inp
-            with _progress(inp, label, say and not batch) as update:
+            with _progress(inp, label, not quiet and not batch and sys.stderr.isatty()) as update:
                 report(_labelled(batch, inp, task_fn, *task_args, update))
         return
     pool = multiprocessing.get_context().Pool(min(jobs, len(tasks)), _worker_init)
