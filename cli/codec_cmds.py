@@ -12,6 +12,7 @@ import functools
 import io
 import multiprocessing
 import os
+import signal
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -237,18 +238,41 @@ def _progress(path: str, label: str, show: bool) -> Iterator[Callable[[int], Non
         yield bar.update
 
 
-def _worker_init() -> None:
-    from cli.common import clean_up_on_signals
+_busy = False  # in a worker: whether a task is running
 
-    clean_up_on_signals()
+
+def _worker_signal(signum: int, frame: object) -> None:
+    from cli.common import Terminated
+
+    if _busy:
+        raise Terminated(signum)  # unwinds the task, removing its temporary file
+    os._exit(128 + signum)
+
+
+def _worker_init() -> None:
+    """A worker: SIGINT is left to the parent (which then stops the pool with SIGTERM)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    for name in ("SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), _worker_signal)
     import torch
 
     torch.set_num_threads(1)  # the processes share the cores; bytes do not depend on it
 
 
 def _call(task: tuple[Callable[..., Result], tuple[Any, ...]]) -> Result:
+    """Run one task in a worker; a termination signal ends the worker without a traceback."""
+    from cli.common import Terminated
+
+    global _busy
     fn, args = task
-    return fn(*args)
+    _busy = True
+    try:
+        return fn(*args)
+    except Terminated as exc:
+        os._exit(128 + exc.signum)
+    finally:
+        _busy = False
 
 
 def _run(fn: Callable[..., Result], pairs: list[tuple[str, str]], args: tuple[Any, ...],
@@ -280,8 +304,11 @@ def _run(fn: Callable[..., Result], pairs: list[tuple[str, str]], args: tuple[An
     try:
         for _, (inp, *_rest) in tasks:
             report(_labelled(True, inp, next, results))
-    finally:  # on an error or a signal, stop the other files (their temp files go too)
+    except BaseException:  # an error or a signal: stop the other files (temp files go too)
         pool.terminate()
+        raise
+    finally:
+        pool.close()
         pool.join()
 
 

@@ -274,9 +274,10 @@ class BitstreamReader:
     (a damaged length, a cut), it scans on for the next chunk or end record whose CRC checks and
     that continues the sequence, yields the chunks in between with ``damaged=True`` (at most
     one per :data:`MIN_CHUNK_RECORD` bytes skipped) and says what it did in :attr:`damage`.
-    Data that ends early ends the iteration (the missing tail is reported, not invented) and
-    sets :attr:`truncated`. Iteration ends after a valid end record; trailing bytes raise
-    :class:`TrailingDataError`.
+    Data that ends early still raises :class:`TruncatedError`, after the chunks read (the last
+    chunk index completed with silence), with :attr:`truncated` set: a decoder may keep what
+    it has; the missing tail is reported, not invented. Iteration ends after a valid end
+    record; trailing bytes raise :class:`TrailingDataError`.
     """
 
     def __init__(self, stream: BinaryIO, on_damage: str = "raise") -> None:
@@ -400,7 +401,7 @@ class BitstreamReader:
                 self.truncated = True
                 lost = f"; {self._span(done, total)} missing" if done < total else ""
                 self.damage.append(f"the data ends at byte {self.offset}{lost}")
-                return
+                raise TruncatedError(f"the data ends early{lost}", self.offset)
 
     def _span(self, first: int, end: int) -> str:
         """Chunk records ``first`` .. ``end - 1`` in words, with their duration."""

@@ -42,6 +42,7 @@ from nwcodec.bitstream import (
     Chunk,
     CorruptError,
     StreamHeader,
+    TruncatedError,
     check_layers,
 )
 from nwcodec.entropy import EntropyError
@@ -234,11 +235,15 @@ class Codec:
         keep = header.num_layers if layers is None else layers
         check_layers(keep, header.num_layers, "the stream")
         columns: list[np.ndarray] = []
-        for chunk in reader:
-            columns.append(self._decode_chunk(reader, chunk, keep))
-            if chunk.channel == header.channels - 1:
-                yield np.stack(columns, axis=1)
-                columns = []
+        try:
+            for chunk in reader:
+                columns.append(self._decode_chunk(reader, chunk, keep))
+                if chunk.channel == header.channels - 1:
+                    yield np.stack(columns, axis=1)
+                    columns = []
+        except TruncatedError:
+            if not reader.truncated:  # strict mode; in conceal mode a cut ends the output
+                raise
 
     def _decode_chunk(self, reader: BitstreamReader, chunk: Chunk, keep: int) -> np.ndarray:
         """One channel's chunk; silence if concealed. A payload that is not a complete range
