@@ -223,7 +223,7 @@ def _looks_like_audio(path: str) -> bool:
 
 
 @contextlib.contextmanager
-def _progress(path: str, label: str, show: bool) -> Iterator[Callable[[int], None] | None]:
+def _progress(path: str, show: bool) -> Iterator[Callable[[int], None] | None]:
     """A progress bar on stderr over ``path``'s samples, if shown and the length is known."""
     total = 0
     if show and path != "-":
@@ -234,7 +234,7 @@ def _progress(path: str, label: str, show: bool) -> Iterator[Callable[[int], Non
     if not total:
         yield None
         return
-    with click.progressbar(length=total, label=label, file=sys.stderr) as bar:
+    with click.progressbar(length=total, label=path, file=sys.stderr) as bar:
         yield bar.update
 
 
@@ -257,7 +257,21 @@ def _worker_init() -> None:
             signal.signal(getattr(signal, name), _worker_signal)
     import torch
 
-    torch.set_num_threads(1)  # the processes share the cores; bytes do not depend on it
+    torch.set_num_threads(1)  # see _one_thread
+
+
+@contextlib.contextmanager
+def _one_thread() -> Iterator[None]:
+    """Directory mode codes files in parallel, not one file on several threads: torch's
+    thread pool would only contend with the other jobs (the bytes do not depend on it)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _call(task: tuple[Callable[..., Result], tuple[Any, ...]]) -> Result:
@@ -293,11 +307,12 @@ def _run(fn: Callable[..., Result], pairs: list[tuple[str, str]], args: tuple[An
             click.echo(result.line(), err=True)
 
     if jobs == 1 or len(tasks) == 1:
-        for i, (task_fn, task_args) in enumerate(tasks):
-            inp = task_args[0]
-            label = f"[{i + 1}/{len(tasks)}] {inp}" if batch else inp
-            with _progress(inp, label, not quiet and not batch and sys.stderr.isatty()) as update:
-                report(_labelled(batch, inp, task_fn, *task_args, update))
+        with _one_thread() if batch else contextlib.nullcontext():
+            for task_fn, task_args in tasks:
+                inp = task_args[0]
+                show = not quiet and not batch and sys.stderr.isatty()
+                with _progress(inp, show) as update:
+                    report(_labelled(batch, inp, task_fn, *task_args, update))
         return
     pool = multiprocessing.get_context().Pool(min(jobs, len(tasks)), _worker_init)
     results = pool.imap(_call, tasks)

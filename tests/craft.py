@@ -1,6 +1,7 @@
 """Hand-built .nwc files with valid CRCs (bitstream_spec/SPEC.md §2–§3), for hostile-input tests.
 
-Independent of ``nwcodec.bitstream`` on purpose: a writer bug must not hide a reader bug.
+Fields are packed here from the spec, not by ``BitstreamWriter``, which refuses what these
+files need to hold (lying headers, empty payloads); only the varint coder is shared.
 """
 
 from __future__ import annotations
@@ -8,17 +9,10 @@ from __future__ import annotations
 import struct
 import zlib
 
+from nwcodec.bitstream import encode_varint as varint
+
 MAGIC = b"\x89NWC\r\n\x1a\n"
 HEADER_BYTES = 12 + 40 + 4
-
-
-def varint(value: int) -> bytes:
-    out = bytearray()
-    while value > 0x7F:
-        out.append(value & 0x7F | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
 
 
 def header(
