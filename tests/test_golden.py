@@ -5,15 +5,18 @@ Tolerance: streams and the symbols in them must match exactly (same bytes); deco
 within 1e-4 of the committed reference (the decoder is float arithmetic, which may differ in
 the last bits across CPUs; a real change to weights or decoder moves samples by ~1e-2)."""
 
+import hashlib
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 
 from nwcodec.codec import Codec
 from nwcodec.nn.cmrl import CascadeModel
+from nwcodec.zoo import get_tier
 
 GOLDEN = Path(__file__).parent / "golden"
 SAMPLE = Path(__file__).parents[1] / "nwcodec" / "data" / "sample.flac"
@@ -50,3 +53,17 @@ def test_old_layout_weights_with_three_stages_load_and_code_as_before():
     side, layers = model.encode_chunk(_sample()[:20000])
     assert side.hex() == expected["side"]
     assert [layer.hex() for layer in layers] == expected["layers"]
+
+
+
+def test_model_hash_is_what_the_spec_defines():
+    """SPEC.md §2, computed from the weights file's contents, not through the model class."""
+    blob = torch.load(get_tier("speech-16k").verified_weights(), weights_only=True)
+    h = hashlib.sha256(json.dumps(json.loads(blob["config"]), sort_keys=True).encode())
+    for name in sorted(blob["state"]):
+        array = blob["state"][name].numpy()
+        h.update(name.encode())
+        h.update(np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<")).tobytes())
+    h.update(blob["tables"].numpy().tobytes())  # the serialised table set, as stored
+    header_hash = (GOLDEN / "speech-16k.nwc").read_bytes()[14:22]
+    assert h.digest()[:8] == header_hash == Codec.load("speech-16k").model.model_hash
