@@ -48,8 +48,8 @@ class LpcConfig:
     min_gap: float = 0.012  # rad (~30 Hz at 16 kHz) between LSFs: keeps 1/Â(z) stable
     lsf_centroids: int = 16  # learned levels per LSF (the shipped tier uses 32)
     gain_step_db: float = 2.0  # log-gain step: ±1 dB error, near the loudness JND
-    gain_floor_db: float = -90.0  # lowest gain: below 16-bit silence (-96 dBFS) + margin
-    gain_levels: int = 48  # 48 × 2 dB covers -90 … +4 dB, above full scale
+    gain_floor_db: float = -90.0  # lowest gain: one 16-bit LSB (2^-15); below is silence
+    gain_levels: int = 48  # 48 × 2 dB cover -90 … +4 dB (a residual may exceed full scale)
 
 
     def to_dict(self) -> dict:
