@@ -254,7 +254,7 @@ class Trainer:
                 log.info(
                     "stage %d step %d/%d %s loss %.4f %s kbps %.2f lam %.2e snr %.2f dB "
                     "%.1f audio-s/s",
-                    k, step, plan.steps, mode, float(dist),
+                    k, step, plan.steps, mode, dist.item(),
                     " ".join(f"{n}={float(v):.4f}" for n, v in terms.items()),
                     float(bps) / 1000, ctrl.lam, float(snr), seen / (time.time() - t0),
                 )
