@@ -34,10 +34,11 @@ from nwcodec.errors import NwcodecError
 from nwcodec.nn.autoencoder import AEConfig, ResidualAutoencoder
 from nwcodec.nn.lpc_module import LpcConfig, LpcStage
 from nwcodec.nn.quantizer import Mode
+from nwcodec.nn.stage import Stage
 
 FORMAT = "nwcodec-cascade-1"
 
-StageStep = Callable[[int, ResidualAutoencoder, Tensor], Tensor | None]
+StageStep = Callable[[int, Stage, Tensor], Tensor | None]
 
 
 class ModelFileError(NwcodecError):
@@ -166,7 +167,7 @@ class CascadeModel(nn.Module):
         bits: list[Tensor] = []
         penalty = residual.new_zeros(())
 
-        def step(k: int, stage: ResidualAutoencoder, x: Tensor) -> Tensor:
+        def step(k: int, stage: Stage, x: Tensor) -> Tensor:
             nonlocal penalty
             with torch.set_grad_enabled(torch.is_grad_enabled() and k >= frozen):
                 out = stage(x, "hard" if k < frozen else mode)
@@ -184,7 +185,7 @@ class CascadeModel(nn.Module):
         """Normalised residual (1, 1, T) -> one layer payload per stage."""
         layers: list[bytes] = []
 
-        def step(k: int, stage: ResidualAutoencoder, x: Tensor) -> Tensor | None:
+        def step(k: int, stage: Stage, x: Tensor) -> Tensor | None:
             coded = stage.compress(x)
             layers.extend(coded.strings)
             # the next stage codes what the decoder will lack

@@ -20,14 +20,15 @@ string decodes on its own.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import torch
 from torch import Tensor
 
-from nwcodec.entropy import decode_streams, encode_streams
-from nwcodec.nn.quantizer import SoftmaxQuantizer
+from nwcodec.entropy import FrequencyTable, decode_streams, encode_streams
+from nwcodec.nn.quantizer import Mode, SoftmaxQuantizer
 
 
 @dataclass
@@ -46,6 +47,28 @@ class Compressed:
 
     strings: list[bytes]
     shape: int
+
+
+class Stage(Protocol):
+    """What the cascade's closed loop needs of a stage (the autoencoder and the skip codec
+    offer it as is; the LPC stage speaks the same verbs with its own types)."""
+
+    def forward(self, x: Tensor, mode: Mode = "soft") -> StageOutput: ...
+
+    def compress(self, x: Tensor) -> Compressed: ...
+
+    def decompress(self, strings: list[bytes], shape: int) -> Tensor: ...
+
+    def calibrate(self, x: Tensor) -> Tensor:
+        """Count ``x``'s hard symbols for :meth:`update`; return the hard reconstruction."""
+        ...
+
+    def update(self) -> None: ...
+
+    @property
+    def tables(self) -> list[FrequencyTable]: ...
+
+    def load_tables(self, tables: Iterator[FrequencyTable]) -> None: ...
 
 
 def encode_symbols(coded: Sequence[tuple[SoftmaxQuantizer, Tensor]]) -> list[bytes]:
