@@ -144,26 +144,29 @@ class CascadeModel(nn.Module):
 
     # -- the closed loop ------------------------------------------------------------------
 
-    def closed_loop(self, target: Tensor, step: StageStep, upto: int | None = None) -> Tensor:
-        """Run stages ``0 .. upto-1`` (all by default) on ``target`` (B, 1, T) as CMRL does:
-        ``step(k, stage, x)`` codes stage k's input ``x``, what the earlier stages left of
-        ``target`` at the stage's scale, and returns its reconstruction of ``x`` (or None
-        when no later stage needs it). Returns the sum of the reconstructions, at the
+    def closed_loop(self, target: Tensor, step: StageStep, upto: int | None = None,
+                    start: int = 0, done: Tensor | None = None) -> Tensor:
+        """Run stages ``start .. upto-1`` (all by default) on ``target`` (B, 1, T) as CMRL
+        does: ``step(k, stage, x)`` codes stage k's input ``x``, what the earlier stages left
+        of ``target`` at the stage's scale, and returns its reconstruction of ``x`` (or None
+        when no later stage needs it). ``done`` stands for what stages < ``start`` already
+        reconstructed (zero by default). Returns the sum of all reconstructions, at the
         target's scale."""
-        upto = self.num_layers if upto is None else upto
-        acc = torch.zeros_like(target)
-        for k, stage in enumerate(self.stages[:upto]):
+        upto = self.num_layers if upto is None else min(upto, self.num_layers)
+        acc = torch.zeros_like(target) if done is None else done
+        for k in range(start, upto):
             scale = self.stage_scale[k]
-            x_hat = step(k, stage, (target - acc) * scale)
+            x_hat = step(k, self.stages[k], (target - acc) * scale)
             if x_hat is not None:
                 acc = acc + x_hat / scale
         return acc
 
     def forward(self, residual: Tensor, upto: int | None = None, mode: Mode = "soft",
-                frozen: int = 0) -> CascadeOutput:
+                frozen: int = 0, done: Tensor | None = None) -> CascadeOutput:
         """Training pass on normalised residuals (B, 1, T) through the first ``upto`` stages.
         Stages below ``frozen`` run as the decoder will (hard quantisation) and without
-        gradient (greedy stage-wise training)."""
+        gradient (greedy stage-wise training); ``done``, if given, is their precomputed
+        reconstruction and they are skipped (``bits`` then lists the other stages only)."""
         bits: list[Tensor] = []
         penalty = residual.new_zeros(())
 
@@ -175,7 +178,8 @@ class CascadeModel(nn.Module):
             penalty = penalty + out.penalty
             return out.x_hat
 
-        residual_hat = self.closed_loop(residual, step, upto)
+        start = 0 if done is None else frozen
+        residual_hat = self.closed_loop(residual, step, upto, start, done)
         return CascadeOutput(residual_hat, bits, penalty)
 
     # -- coding -----------------------------------------------------------------------------

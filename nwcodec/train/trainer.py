@@ -203,6 +203,19 @@ class Trainer:
         self.model.stage_scale[k] = 1.0 / left.pow(2).mean().sqrt().clamp_min(1e-6)
         log.info("stage %d: input scale %.3f", k, float(self.model.stage_scale[k]))
 
+    @torch.no_grad()
+    def _frozen_pass(self, k: int, data: ChunkSet) -> tuple[np.ndarray, np.ndarray]:
+        """What the frozen stages < k reconstruct of every chunk's residual, and every chunk's
+        reference speech. Both stay fixed while stage k trains, so they are computed once
+        here rather than at every step (the frozen stages cost as much as the trained one)."""
+        done, reference = np.empty_like(data.residual), np.empty_like(data.residual)
+        for start in range(0, len(data), 64):
+            idx = np.arange(start, min(start + 64, len(data)))
+            b = data.batch(idx)
+            done[idx] = self.model(b["residual"], upto=k, frozen=k).residual_hat[:, 0].numpy()
+            reference[idx] = _speech(self.model, b["residual"], b["a_sub"], b["gain"]).numpy()
+        return done, reference
+
     def _train_stage(self, k: int, data: ChunkSet, step: int, ck: dict) -> None:
         plan, rec = self.recipe.stages[k], self.recipe
         stage = self.model.stages[k]
@@ -229,17 +242,19 @@ class Trainer:
         for s in range(k):
             self.model.stages[s].eval()
         stage.train()
+        done, reference = self._frozen_pass(k, data)
         t0, seen = time.time(), 0
         while step < plan.steps:
             mode = "soft" if step < plan.soft_fraction * plan.steps else "ste"
-            batch = data.batch(rng.integers(0, len(data), rec.batch))
-            out = self.model(batch["residual"], upto=k + 1, mode=mode, frozen=k)
+            idx = rng.integers(0, len(data), rec.batch)
+            batch = data.batch(idx)
+            out = self.model(batch["residual"], upto=k + 1, mode=mode, frozen=k,
+                             done=torch.from_numpy(done[idx])[:, None])
             x_hat = _speech(self.model, out.residual_hat, batch["a_sub"], batch["gain"])
-            with torch.no_grad():
-                x_ref = _speech(self.model, batch["residual"], batch["a_sub"], batch["gain"])
+            x_ref = torch.from_numpy(reference[idx])
             dist, terms = self.loss(x_hat, x_ref)
             seconds = batch["residual"].shape[0] * batch["residual"].shape[-1] / sr
-            bps = out.bits[k] / seconds
+            bps = out.bits[-1] / seconds  # stage k's: the only stage that ran
             loss = dist + ctrl.lam * bps + rec.penalty_weight * out.penalty
             opt.zero_grad()
             loss.backward()
@@ -255,8 +270,8 @@ class Trainer:
                     "stage %d step %d/%d %s loss %.4f %s kbps %.2f lam %.2e snr %.2f dB "
                     "%.1f audio-s/s",
                     k, step, plan.steps, mode, dist.item(),
-                    " ".join(f"{n}={float(v):.4f}" for n, v in terms.items()),
-                    float(bps) / 1000, ctrl.lam, float(snr), seen / (time.time() - t0),
+                    " ".join(f"{n}={v.item():.4f}" for n, v in terms.items()),
+                    bps.item() / 1000, ctrl.lam, snr.item(), seen / (time.time() - t0),
                 )
             if step % 200 == 0 or step == plan.steps:
                 self._save(k, step, opt, ctrl)

@@ -55,3 +55,14 @@ def test_weights_file_round_trip_and_bad_table_set(tmp_path):
     (tmp_path / "short.pt").write_bytes(buf.getvalue())
     with pytest.raises(ModelFileError, match="tables"):
         CascadeModel.from_file(tmp_path / "short.pt")
+
+
+def test_precomputed_frozen_stages_give_the_same_training_pass():
+    model = CascadeModel.test_model()
+    residual = _residual()
+    with torch.no_grad():
+        full = model(residual, mode="hard", frozen=1)
+        done = model(residual, upto=1, frozen=1).residual_hat
+        resumed = model(residual, mode="hard", frozen=1, done=done)
+    assert len(resumed.bits) == 1 and torch.equal(resumed.bits[0], full.bits[1])
+    assert torch.allclose(resumed.residual_hat, full.residual_hat, rtol=0, atol=1e-6)
