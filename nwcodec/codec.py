@@ -6,7 +6,7 @@
 
 Input of any sample rate is resampled to the model's rate; ``decode`` restores the original
 rate and length unless another ``sample_rate`` is asked for. Channels are coded independently,
-one chunk record each (the bitrate scales with the channel count). Every chunk (one second at
+one chunk record each (the bitrate scales with the channel count). Every chunk (two seconds at
 the model rate) is coded on its own, so streaming and whole-file coding give identical bytes
 and samples, memory stays bounded, and a damaged chunk only silences itself.
 """
