@@ -44,7 +44,7 @@ class BassPostfilter:
         centres = np.arange(len(lag)) * hop + hop // 2
         n = np.arange(len(x))
         gain = np.interp(n, centres, self.strength * voicing**self.voicing_power)
-        t = np.interp(n, centres, lag)
+        t = lag[np.minimum(n // hop, len(lag) - 1)]  # held per hop: see pitch()
         back, ahead = _delayed(x, n - t), _delayed(x, n + t)
         has_back, has_ahead = n - t >= 0, n + t <= len(x) - 1
         pred = np.where(has_back & has_ahead, 0.5 * (back + ahead),
@@ -62,12 +62,15 @@ class BassPostfilter:
         win = int(sr / 2 * self.window_ms / 1000)
         corr = _normalised_correlation(half, np.arange(frames) * hop // 2, win, lo, hi)
         rows = np.arange(frames)
-        best = corr.argmax(1)
-        # octave check: prefer the shortest lag (T/2, T/3) that correlates almost as well
-        for div in (3, 2):
-            sub = np.rint((best + lo) / div).astype(int) - lo
-            better = (sub >= 0) & (corr[rows, np.maximum(sub, 0)] > 0.85 * corr[rows, best])
-            best = np.where(better, sub, best)
+        # The shortest lag that correlates nearly as well as the best one: a comb at any
+        # multiple of the period cancels the harmonics, but neighbouring frames must agree on
+        # which multiple, or the comb between them is at no period at all.
+        peak = corr.max(1, keepdims=True)
+        best = (corr >= 0.9 * peak).argmax(1)
+        width = corr.shape[1]
+        for _ in range(3):  # climb to the top of that first peak
+            up = corr[rows, np.minimum(best + 1, width - 1)] > corr[rows, best]
+            best = np.where(up, np.minimum(best + 1, width - 1), best)
         left = corr[rows, np.maximum(best - 1, 0)]
         mid = corr[rows, best]
         right = corr[rows, np.minimum(best + 1, corr.shape[1] - 1)]
