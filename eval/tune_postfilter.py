@@ -1,6 +1,6 @@
 """Tune and measure the bass postfilter (nwcodec/dsp/postfilter.py) on decoded speech.
 
-    python -m eval.tune_postfilter --tsv TSV [--first 2400 --n 40] [--tier speech-16k]
+    python -m eval.tune_postfilter --tsv TSV [--first 1200 --every 13 --n 100] [--tier speech-16k]
         [--grid] [--visqol] [--set strength=0.5,voicing_power=2]
 
 Decodes each file once with the tier's decoder *without* the postfilter (cached under
@@ -25,9 +25,9 @@ from nwcodec.dsp.postfilter import BassPostfilter
 from nwcodec.metrics import pesq_wb, visqol_speech
 
 
-def _files(tsv: Path, first: int, n: int) -> list[Path]:
+def _files(tsv: Path, first: int, n: int, every: int = 1) -> list[Path]:
     rows = [r for r in tsv.read_text().splitlines()[1:] if r.strip()]
-    return [tsv.parent / r.split("\t")[0] for r in rows[first : first + n]]
+    return [tsv.parent / r.split("\t")[0] for r in rows[first::every][:n]]
 
 
 def decoded(files: list[Path], tier: str, layers: int | None, cache: Path
@@ -66,6 +66,7 @@ def main() -> None:
     ap.add_argument("--tsv", type=Path, required=True)
     ap.add_argument("--first", type=int, default=0)
     ap.add_argument("--n", type=int, default=40)
+    ap.add_argument("--every", type=int, default=1, help="take every k-th row (more speakers)")
     ap.add_argument("--tier", default="speech-16k")
     ap.add_argument("--layers", type=int)
     ap.add_argument("--cache", type=Path, default=Path("/tmp/nwc_postfilter_cache"))
@@ -74,12 +75,11 @@ def main() -> None:
     ap.add_argument("--set", action="append", default=[],
                     help="a setting to score, e.g. strength=0.5,voicing_power=2")
     a = ap.parse_args()
-    pairs = decoded(_files(a.tsv, a.first, a.n), a.tier, a.layers, a.cache)
+    pairs = decoded(_files(a.tsv, a.first, a.n, a.every), a.tier, a.layers, a.cache)
     settings: list[BassPostfilter | None] = [None]
     if a.grid:
         settings += [BassPostfilter(strength=s, voicing_power=p, cutoff_hz=c)
-                     for s, p, c in itertools.product((0.3, 0.5, 0.7, 0.9), (1, 2, 4),
-                                                      (750, 1000, 1500))]
+                     for s, p, c in itertools.product((0.2, 0.3, 0.4), (2, 3, 4), (700, 1000))]
     for text in a.set:
         kv = dict(item.split("=") for item in text.split(","))
         settings.append(BassPostfilter(**{k: float(v) for k, v in kv.items()}))
