@@ -71,6 +71,7 @@ class Codec:
     def __init__(self, model: CascadeModel, tier: Tier) -> None:
         self.model = model
         self.tier = tier
+        self.postfilter = tier.postfilter
         self.decode_report: list[str] = []  # what the last decode concealed, one line each
 
     @classmethod
@@ -246,11 +247,12 @@ class Codec:
                 raise
 
     def _decode_chunk(self, reader: BitstreamReader, chunk: Chunk, keep: int) -> np.ndarray:
-        """One channel's chunk; silence if concealed. A payload that is not a complete range
-        coding is damage: an error naming the chunk, or concealed in conceal mode."""
+        """One channel of one chunk at the model rate, postfiltered within the chunk; silence
+        if concealed. A payload that is not a complete range coding is damage: an error
+        naming the chunk, or concealed in conceal mode."""
         if not chunk.damaged:
             try:
-                return self.model.decode_chunk(
+                x = self.model.decode_chunk(
                     chunk.side_info, list(chunk.layers[:keep]), chunk.num_samples
                 )
             except EntropyError as exc:
@@ -258,6 +260,8 @@ class Codec:
                 if reader.on_damage == "raise":
                     raise CorruptError(problem, reader.chunk_offset) from None
                 reader.damage.append(f"{problem} (at byte {reader.chunk_offset}): concealed")
+            else:
+                return x if self.postfilter is None else self.postfilter(x, self.sample_rate)
         return np.zeros(chunk.num_samples, np.float32)
 
     def decode_chunks(
