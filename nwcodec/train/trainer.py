@@ -29,12 +29,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from nwcodec.audio import read_mono
+from nwcodec.corpus import read_manifest
 from nwcodec.dsp import lpc
 from nwcodec.losses import CodecLoss, LossWeights
 from nwcodec.nn.cmrl import CascadeModel
 from nwcodec.nn.lpc_module import LpcConfig
 from nwcodec.nn.quantizer import RateController
-from nwcodec.train.data import ChunkSet, build_chunks, list_corpus, load_mono
+from nwcodec.train.data import ChunkSet, build_chunks
 
 log = logging.getLogger("nwcodec.train")
 
@@ -98,7 +100,7 @@ class Trainer:
             {"lpc": lpc_cfg.to_dict(), "stages": [s.config for s in recipe.stages]}
         )
         self.loss = CodecLoss(lpc_cfg.sample_rate, LossWeights(**recipe.loss))
-        self.files = list_corpus(recipe.train_tsv)
+        self.files = read_manifest(recipe.train_tsv)
         if recipe.train_files:
             self.files = self.files[: recipe.train_files]
 
@@ -113,7 +115,7 @@ class Trainer:
         rng = np.random.default_rng(self.recipe.seed)
         pick = rng.choice(len(self.files), min(self.recipe.lsf_files, len(self.files)), False)
         lsf = np.concatenate(
-            [stage.analysis_lsf(load_mono(self.files[i], stage.config.sample_rate)) for i in pick]
+            [stage.analysis_lsf(read_mono(self.files[i], stage.config.sample_rate)) for i in pick]
         )
         stats = stage.fit_lsf(lsf, steps=self.recipe.lsf_steps, lam=self.recipe.lsf_lambda)
         log.info("lpc: fitted on %d frames: %s", lsf.shape[0], stats)
