@@ -10,15 +10,14 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import click
-import soundfile as sf
 
 from cli.common import open_input, open_output
-from nwcodec.audio import read_audio, write_audio
-from nwcodec.codec import Codec
 from nwcodec.errors import NwcodecError
-from nwcodec.zoo import all_tiers, nearest_tier
+from nwcodec.limits import AUDIO_SUFFIXES
+from nwcodec.zoo import all_tiers, default_tier, nearest_tier
 
-AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".oga", ".mp3", ".aif", ".aiff", ".au", ".opus"}
+# numpy, soundfile and torch come with nwcodec.audio / nwcodec.codec, imported inside the
+# commands that code audio so that `nwc --help` and `nwc tiers` start fast.
 
 
 def _pick_tier(tier: str | None, bitrate: float | None) -> str | int:
@@ -26,12 +25,7 @@ def _pick_tier(tier: str | None, bitrate: float | None) -> str | int:
         raise click.UsageError("give --tier or --bitrate, not both")
     if bitrate:
         return nearest_tier(bitrate).id
-    if tier:
-        return tier
-    shipped = all_tiers()
-    if not shipped:
-        raise NwcodecError("no trained tier is shipped; pass --tier test-random for a machine test")
-    return shipped[0].id
+    return tier or default_tier().id
 
 
 def _pairs(src: str, dst: str, suffixes: set[str], new_suffix: str) -> list[tuple[str, str]]:
@@ -60,6 +54,8 @@ def _progress(total: int, label: str, quiet: bool) -> Iterator[Callable[[int], N
 
 
 def _seconds(path: str) -> int:
+    import soundfile as sf
+
     try:
         info = sf.info(path)
         return int(info.frames)
@@ -80,6 +76,11 @@ def _seconds(path: str) -> int:
 def encode(src: str, dst: str, tier: str | None, bitrate: float | None, layers: int | None,
            force: bool, quiet: bool, verbose: bool) -> None:
     """Encode audio IN (file, directory or '-') to .nwc OUT (file, directory or '-')."""
+    import soundfile as sf
+
+    from nwcodec.audio import read_audio
+    from nwcodec.codec import Codec
+
     codec = Codec.load(_pick_tier(tier, bitrate))
     pairs = _pairs(src, dst, AUDIO_SUFFIXES, ".nwc")
     batch = len(pairs) > 1
@@ -113,6 +114,9 @@ def encode(src: str, dst: str, tier: str | None, bitrate: float | None, layers: 
 def decode(src: str, dst: str, layers: int | None, sample_rate: int | None, conceal: bool,
            force: bool, quiet: bool) -> None:
     """Decode .nwc IN (file, directory or '-') to audio OUT (.wav/.flac, directory or '-')."""
+    from nwcodec.audio import write_audio
+    from nwcodec.codec import Codec
+
     pairs = _pairs(src, dst, {".nwc"}, ".wav")
     batch = len(pairs) > 1
     for i, (inp, out) in enumerate(pairs):
@@ -136,16 +140,18 @@ def decode(src: str, dst: str, layers: int | None, sample_rate: int | None, conc
 @click.command()
 @click.option("--all", "show_all", is_flag=True, help="Include test and retired tiers.")
 def tiers(show_all: bool) -> None:
-    """List the tiers: id, name, rate, bitrate, layers, delay, parameters, quality."""
+    """List the tiers: id, name, rate, bitrate, layers, delay, quality (from the registry;
+    `nwc bench` gives speed, memory and parameters)."""
     rows = all_tiers(include_test=show_all)
     if not rows:
         click.echo("no trained tier is shipped yet (see `nwc tiers --all` for the test tier)")
         return
+    default = default_tier().id if all_tiers() else None
     click.echo(f"{'id':>4}  {'name':<16} {'rate':>6} {'kbit/s':>7} {'layers':>6} "
-               f"{'delay ms':>8} {'params':>9}  quality / note")
+               f"{'delay ms':>8}  quality / note")
     for t in rows:
-        model = Codec.load(t.id).model
-        params = sum(p.numel() for p in model.parameters())
-        click.echo(f"{t.id:>4}  {t.name:<16} {t.sample_rate:>6} {t.nominal_kbps:>7.2f} "
-                   f"{t.layers:>6} {model.algorithmic_delay_ms:>8.1f} {params:>9,}  "
-                   f"{t.quality or t.description}")
+        name = t.name + (" *" if t.id == default else "")
+        click.echo(f"{t.id:>4}  {name:<16} {t.sample_rate:>6} {t.nominal_kbps:>7.2f} "
+                   f"{t.layers:>6} {t.delay_ms:>8.1f}  {t.quality or t.description}")
+    if default is not None:
+        click.echo("* the default tier (encode without --tier or --bitrate)")

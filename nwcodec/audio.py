@@ -12,7 +12,6 @@ from typing import BinaryIO
 
 import numpy as np
 import soundfile as sf
-from scipy.signal import resample_poly
 
 from nwcodec.errors import NwcodecError
 from nwcodec.files import atomic_output
@@ -89,6 +88,8 @@ def resample(audio: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
     dtype = audio.dtype if audio.dtype in (np.float32, np.float64) else np.dtype(np.float64)
     if sr_in == sr_out or audio.shape[0] == 0:
         return audio.astype(dtype, copy=False)
+    from scipy.signal import resample_poly  # slow to import; only resampling needs it
+
     ratio = Fraction(sr_out, sr_in)
     out = resample_poly(audio, ratio.numerator, ratio.denominator, axis=0)
     return out.astype(dtype, copy=False)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable, Iterable, Iterator
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 import numpy as np
 import soundfile as sf
@@ -33,8 +33,10 @@ from nwcodec.audio import (
 from nwcodec.bitstream import BitstreamReader, BitstreamWriter, Chunk, StreamHeader
 from nwcodec.errors import NwcodecError
 from nwcodec.files import atomic_output
-from nwcodec.nn.cmrl import CascadeModel
-from nwcodec.zoo import Tier, get_tier
+from nwcodec.zoo import Tier, default_tier, get_tier
+
+if TYPE_CHECKING:
+    from nwcodec.nn.cmrl import CascadeModel
 
 Progress = Callable[[int], None]
 
@@ -45,6 +47,8 @@ class ModelMismatchError(NwcodecError):
 
 def load_model(tier: Tier) -> CascadeModel:
     """The cascade behind ``tier``: the seeded test model or verified shipped weights."""
+    from nwcodec.nn.cmrl import CascadeModel  # torch: imported only when a model is needed
+
     if tier.is_test:
         return CascadeModel.test_model()
     return CascadeModel.from_file(tier.verified_weights())
@@ -58,8 +62,9 @@ class Codec:
         self.tier = tier
 
     @classmethod
-    def load(cls, tier: str | int) -> Codec:
-        t = get_tier(tier)
+    def load(cls, tier: str | int | None = None) -> Codec:
+        """The codec of ``tier`` (name or id; default: :func:`nwcodec.zoo.default_tier`)."""
+        t = default_tier() if tier is None else get_tier(tier)
         return cls(load_model(t), t)
 
     @classmethod
@@ -277,8 +282,9 @@ class Codec:
         return y[:n], sr_out
 
 
-def encode(audio: np.ndarray, sr: int, tier: str | int = "speech-16k") -> bytes:
-    """One-call encode: ``nwcodec.encode(audio, sr, tier=...) -> bytes``."""
+def encode(audio: np.ndarray, sr: int, tier: str | int | None = None) -> bytes:
+    """One-call encode: ``nwcodec.encode(audio, sr, tier=...) -> bytes`` (default tier:
+    :func:`nwcodec.zoo.default_tier`)."""
     return Codec.load(tier).encode(audio, sr)
 
 

@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from pathlib import Path
 
 from nwcodec.limits import AUDIO_SUFFIXES
 
 MANIFEST_SUFFIXES = frozenset({".tsv", ".txt"})
+
+DATA_ENV = "NWC_DATA"
+"""Environment variable naming the data directory (training and evaluation corpora)."""
+
+DEFAULT_DATA = Path("../shared/data")
+"""The data directory when neither an option nor :data:`DATA_ENV` names one: ``shared/data``
+beside the repository, relative to the working directory."""
+
+
+def data_dir(explicit: str | Path | None = None) -> Path:
+    """``explicit`` if given, else ``$NWC_DATA``, else :data:`DEFAULT_DATA`."""
+    return Path(explicit or os.environ.get(DATA_ENV) or DEFAULT_DATA)
 
 
 def read_manifest(manifest: str | Path) -> list[Path]:

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from nwcodec.audio import read_mono
-from nwcodec.corpus import read_manifest
+from nwcodec.corpus import data_dir, read_manifest
 from nwcodec.dsp import lpc
 from nwcodec.losses import CodecLoss, LossWeights
 from nwcodec.nn.cmrl import CascadeModel
@@ -68,12 +68,13 @@ class Recipe:
     threads: int = 2
 
     @classmethod
-    def load(cls, path: str | Path) -> Recipe:
+    def load(cls, path: str | Path, data: str | Path | None = None) -> Recipe:
+        """Read a recipe; a relative ``train_tsv`` is taken from the data directory ``data``
+        (default: :func:`nwcodec.corpus.data_dir`, i.e. ``$NWC_DATA`` or ../shared/data)."""
         raw = json.loads(Path(path).read_text())
         raw["stages"] = [StagePlan(**s) for s in raw.get("stages", [])]
         recipe = cls(**raw)
-        recipe.train_tsv = str((Path(path).parent / recipe.train_tsv).resolve()) \
-            if not Path(recipe.train_tsv).is_absolute() else recipe.train_tsv
+        recipe.train_tsv = str((data_dir(data) / recipe.train_tsv).resolve())
         return recipe
 
 
