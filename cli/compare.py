@@ -60,18 +60,18 @@ def compare(
 
     try:
         files = collect_audio(inputs)
-        if tiers is None:
-            conditions = default_conditions()
-        else:
-            conditions = [NeuralCondition(t.strip()) for t in tiers.split(",") if t.strip()]
-        for condition in conditions:
-            condition.codec()  # fail now, in one line, if a tier is unknown or broken
         if baselines is None:
             chosen, skipped = available_baselines()
             for family, reason in skipped.items():
                 click.echo(f"skipping baseline {family}: {reason}", err=True)
         else:
             chosen = parse_baselines(baselines)
+        if tiers is None:
+            conditions = default_conditions()
+        else:
+            conditions = [NeuralCondition(t.strip()) for t in tiers.split(",") if t.strip()]
+        for condition in conditions:
+            condition.codec()  # fail now, in one line, if a tier is unknown or broken
         conditions += chosen
     except Exception as e:
         raise click.ClickException(str(e)) from None
