@@ -10,9 +10,12 @@ shorter one; the metric functions assume time-aligned input, and :func:`evaluate
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
+import sys
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 
@@ -115,12 +118,28 @@ def pesq_wb(ref: np.ndarray, deg: np.ndarray, sr: int) -> MetricResult:
         return _fail(f"pesq: {type(e).__name__}: {e}")
 
 
+@contextlib.contextmanager
+def _quiet_stderr() -> Iterator[None]:
+    """Send file descriptor 2 to /dev/null for the block: C++ libraries (TF Lite's "INFO:
+    Created TensorFlow Lite XNNPACK delegate" line) write there, past Python's sys.stderr."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 @cache
 def _visqol_api(mode: str):  # visqol (numba, tflite) is imported only when needed
     from visqol import VisqolApi
 
     api = VisqolApi()
-    api.create(mode=mode)
+    with _quiet_stderr():  # building the speech model's TF Lite interpreter prints INFO lines
+        api.create(mode=mode)
     return api
 
 
