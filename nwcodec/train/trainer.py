@@ -66,16 +66,28 @@ class Recipe:
     loss: dict = field(default_factory=dict)
     seed: int = 0
     threads: int = 2
+    # Warm start: {"weights": FILE, "stages": N} loads the LPC stage and the first N stages
+    # from a weights file (their configs must match the recipe's first N) and trains only
+    # the stages above them, so a new CMRL layer is added on top of a shipped model.
+    init: dict = field(default_factory=dict)
 
     @classmethod
     def load(cls, path: str | Path, data: str | Path | None = None) -> Recipe:
         """Read a recipe; a relative ``train_tsv`` is taken from the data directory ``data``
-        (default: :func:`nwcodec.corpus.data_dir`, i.e. ``$NWC_DATA`` or ../shared/data)."""
+        (default: :func:`nwcodec.corpus.data_dir`, i.e. ``$NWC_DATA`` or ../shared/data), a
+        relative ``init.weights`` from the recipe's folder."""
         raw = json.loads(Path(path).read_text())
         raw["stages"] = [StagePlan(**s) for s in raw.get("stages", [])]
         recipe = cls(**raw)
         recipe.train_tsv = str((data_dir(data) / recipe.train_tsv).resolve())
+        if recipe.init:
+            recipe.init["weights"] = _beside(path, recipe.init["weights"])
         return recipe
+
+
+def _beside(recipe_path: str | Path, path: str) -> str:
+    """``path`` taken relative to the recipe file's folder (absolute paths stay)."""
+    return path if Path(path).is_absolute() else str((Path(recipe_path).parent / path).resolve())
 
 
 def _speech(model: CascadeModel, residual: torch.Tensor, a_sub: torch.Tensor,
@@ -101,14 +113,36 @@ class Trainer:
             {"lpc": lpc_cfg.to_dict(), "stages": [s.config for s in recipe.stages]}
         )
         self.loss = CodecLoss(lpc_cfg.sample_rate, LossWeights(**recipe.loss))
+        self.first_stage = self._warm_start() if recipe.init else 0
         self.files = read_manifest(recipe.train_tsv)
         if recipe.train_files:
             self.files = self.files[: recipe.train_files]
+
+    def _warm_start(self) -> int:
+        """Copy the LPC stage and the first ``init.stages`` stages from ``init.weights``."""
+        src = CascadeModel.from_file(self.recipe.init["weights"])
+        n = int(self.recipe.init["stages"])
+        if n > min(src.num_layers, self.model.num_layers):
+            raise ValueError(f"init: {n} stages asked, the weights file has {src.num_layers}")
+        if src.config_dict()["lpc"] != self.model.config_dict()["lpc"] or any(
+            src.config_dict()["stages"][k] != self.model.config_dict()["stages"][k]
+            for k in range(n)
+        ):
+            raise ValueError("init: the recipe's LPC/stage configs differ from the weights file")
+        self.model.lpc.load_state_dict(src.lpc.state_dict())
+        for k in range(n):
+            self.model.stages[k].load_state_dict(src.stages[k].state_dict())
+            self.model.stage_scale[k] = src.stage_scale[k]
+        log.info("init: LPC and %d stages from %s", n, self.recipe.init["weights"])
+        return n
 
     # -- phases -----------------------------------------------------------------------------
 
     def fit_lpc(self) -> None:
         path = self.dir / "lpc.pt"
+        if self.recipe.init:
+            torch.save(self.model.lpc.state_dict(), path)
+            return
         if path.exists():
             self.model.lpc.load_state_dict(torch.load(path, weights_only=True))
             return
@@ -140,7 +174,7 @@ class Trainer:
         """(stage, step, optimiser/controller state) from the checkpoint, or a fresh start."""
         path = self._checkpoint()
         if not path.exists():
-            return 0, 0, {}
+            return self.first_stage, 0, {}
         ck = torch.load(path, weights_only=True)
         self.model.load_state_dict(ck["model"])
         return ck["stage"], ck["step"], ck

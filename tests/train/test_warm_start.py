@@ -1,0 +1,50 @@
+"""Warm start (recipe ``init``): a new CMRL stage trains on top of a frozen, exported model."""
+
+import json
+
+import pytest
+import torch
+
+from nwcodec.nn.cmrl import CascadeModel
+from nwcodec.train.trainer import Recipe, Trainer
+from tests.train.test_trainer import TINY, _recipe
+
+
+def test_new_stage_trains_on_top_of_frozen_exported_stages(tmp_path):
+    torch.manual_seed(0)
+    base_dir = tmp_path / "base"
+    base_dir.mkdir()
+    recipe = Recipe.load(_recipe(base_dir, 10), base_dir)
+    Trainer(recipe, base_dir / "work").run(base_dir / "base.pt")
+    base = CascadeModel.from_file(base_dir / "base.pt")
+
+    raw = json.loads((base_dir / "recipe.json").read_text())
+    raw["stages"].append({"config": TINY, "target_kbps": 2.0, "steps": 10})
+    raw["init"] = {"weights": "base.pt", "stages": 1}
+    (base_dir / "ladder.json").write_text(json.dumps(raw))
+    trainer = Trainer(Recipe.load(base_dir / "ladder.json", base_dir), base_dir / "work2")
+    trainer.run(base_dir / "ladder.pt")
+    ladder = CascadeModel.from_file(base_dir / "ladder.pt")
+
+    assert ladder.num_layers == 2
+    # the LPC stage and stage 0 are the base model's, untouched by training
+    for name, tensor in base.stages[0].state_dict().items():
+        if "counts" not in name:
+            assert torch.equal(tensor, ladder.stages[0].state_dict()[name]), name
+    for name, tensor in base.lpc.state_dict().items():
+        assert torch.equal(tensor, ladder.lpc.state_dict()[name]), name
+    # the new stage did train: its output layer left its zero initialisation
+    assert any(p.abs().sum() > 0 for p in ladder.stages[1].dec_up[0][-1].conv.parameters())
+
+
+def test_init_refuses_a_mismatched_config(tmp_path):
+    base_dir = tmp_path / "base"
+    base_dir.mkdir()
+    recipe = Recipe.load(_recipe(base_dir, 2), base_dir)
+    Trainer(recipe, base_dir / "work").run(base_dir / "base.pt")
+    raw = json.loads((base_dir / "recipe.json").read_text())
+    raw["stages"][0]["config"] = dict(TINY, latent_channels=6)
+    raw["init"] = {"weights": "base.pt", "stages": 1}
+    (base_dir / "bad.json").write_text(json.dumps(raw))
+    with pytest.raises(ValueError, match="differ"):
+        Trainer(Recipe.load(base_dir / "bad.json", base_dir), base_dir / "work2")
