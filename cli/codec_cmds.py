@@ -13,7 +13,7 @@ import click
 
 from cli.common import open_input, open_output
 from nwcodec.errors import NwcodecError
-from nwcodec.limits import AUDIO_SUFFIXES
+from nwcodec.limits import AUDIO_SUFFIXES, MAX_SAMPLE_RATE, MIN_SAMPLE_RATE
 from nwcodec.zoo import all_tiers, default_tier, nearest_tier
 
 # numpy, soundfile and torch come with nwcodec.audio / nwcodec.codec, imported inside the
@@ -106,7 +106,7 @@ def encode(src: str, dst: str, tier: str | None, bitrate: float | None, layers: 
 @click.argument("src", metavar="IN")
 @click.argument("dst", metavar="OUT")
 @click.option("--layers", "-l", type=click.IntRange(min=1), help="Decode only the first N layers.")
-@click.option("--sample-rate", "-r", type=click.IntRange(1000, 768000),
+@click.option("--sample-rate", "-r", type=click.IntRange(MIN_SAMPLE_RATE, MAX_SAMPLE_RATE),
               help="Output rate (default: the encoder input's original rate).")
 @click.option("--conceal", is_flag=True, help="Silence chunks with a bad CRC instead of failing.")
 @click.option("--force", "-f", is_flag=True, help="Overwrite existing outputs.")
