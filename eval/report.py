@@ -122,7 +122,7 @@ def render(
         "",
         "## Codec delay",
         "",
-        "`hard-wired` is the constant in eval/baselines.py removed from the decoder output; "
+        "`hard-wired` is the constant in nwcodec/baselines.py removed from the decoder output; "
         f"`re-measured` is the peak of the cross-correlation summed over {info['probe']} files "
         "of this run (raw decoder output); `residual lag` is what the metric alignment still "
         "found per file after compensation (mean [min, max]).",
