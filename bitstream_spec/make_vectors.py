@@ -1,8 +1,13 @@
 """Regenerate the conformance vectors (provenance; the committed files are normative).
 
+    python bitstream_spec/make_vectors.py [OUT_DIR]      # default: bitstream_spec/vectors
+
 Symbols are drawn from fixed-seed distributions; tables are built from their counts with
 ``FrequencyTable.from_counts``. Changing the coder or the container changes the bytes, which
-the pinned SHA-256 values then catch.
+the pinned SHA-256 values and ``tests/test_make_vectors.py`` (regenerate, compare bytes) catch.
+
+The vectors' tier id is 0 (no model), so their ``model_hash`` covers the only model data they
+have, the table set: the first 8 bytes of SHA-256 over the serialised tables (SPEC.md §2).
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ import hashlib
 import io
 import json
 import struct
+import sys
 import zlib
 from pathlib import Path
 
@@ -36,7 +42,8 @@ def _tables(rng: np.random.Generator) -> list[FrequencyTable]:
     return [FrequencyTable.from_counts(rng.integers(0, 1000, n) ** 2) for n in sizes]
 
 
-def make(name: str, seed: int, channels: int, layers: int, total: int, chunk: int) -> bytes:
+def make(out_dir: Path, name: str, seed: int, channels: int, layers: int, total: int,
+         chunk: int) -> bytes:
     rng = np.random.default_rng(seed)
     tables = _tables(rng)
     header = StreamHeader(
@@ -80,20 +87,20 @@ def make(name: str, seed: int, channels: int, layers: int, total: int, chunk: in
         "chunks": record,
         "sha256": hashlib.sha256(data).hexdigest(),
     }
-    (VECTORS / f"{name}.nwc").write_bytes(data)
-    (VECTORS / f"{name}.json").write_text(json.dumps(meta, indent=1) + "\n")
+    (out_dir / f"{name}.nwc").write_bytes(data)
+    (out_dir / f"{name}.json").write_text(json.dumps(meta, indent=1) + "\n")
     return data
 
 
-def make_stripped(src_name: str, name: str, keep: int) -> None:
+def make_stripped(out_dir: Path, src_name: str, name: str, keep: int) -> None:
     out = io.BytesIO()
-    strip_layers(io.BytesIO((VECTORS / f"{src_name}.nwc").read_bytes()), out, keep)
-    meta = json.loads((VECTORS / f"{src_name}.json").read_text())
+    strip_layers(io.BytesIO((out_dir / f"{src_name}.nwc").read_bytes()), out, keep)
+    meta = json.loads((out_dir / f"{src_name}.json").read_text())
     for c in meta["chunks"]:
         c["layers"] = c["layers"][:keep]
     meta["sha256"] = hashlib.sha256(out.getvalue()).hexdigest()
-    (VECTORS / f"{name}.nwc").write_bytes(out.getvalue())
-    (VECTORS / f"{name}.json").write_text(json.dumps(meta, indent=1) + "\n")
+    (out_dir / f"{name}.nwc").write_bytes(out.getvalue())
+    (out_dir / f"{name}.json").write_text(json.dumps(meta, indent=1) + "\n")
 
 
 def _padded_first_length(base: bytes) -> bytes:
@@ -107,8 +114,8 @@ def _padded_first_length(base: bytes) -> bytes:
     return base[:start] + head + struct.pack("<I", zlib.crc32(head)) + base[body_at + length + 4 :]
 
 
-def make_invalid(base: bytes) -> None:
-    inv = VECTORS / "invalid"
+def make_invalid(out_dir: Path, base: bytes) -> None:
+    inv = out_dir / "invalid"
     inv.mkdir(exist_ok=True)
     end = 1 + len(encode_varint(4)) + 4 + 4  # end record: tag, length, chunk_count, CRC
     last_body_byte = len(base) - end - 4 - 1  # just before the last chunk's CRC
@@ -132,10 +139,15 @@ def make_invalid(base: bytes) -> None:
     (inv / "expected.json").write_text(json.dumps(expected, indent=1) + "\n")
 
 
+def make_all(out_dir: Path = VECTORS) -> None:
+    """Write every vector (valid and invalid) into ``out_dir``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    base = make(out_dir, "mono_2layers", seed=1, channels=1, layers=2, total=40000, chunk=16000)
+    make(out_dir, "stereo_3layers", seed=2, channels=2, layers=3, total=20000, chunk=8000)
+    make(out_dir, "mono_1layer_short", seed=3, channels=1, layers=1, total=100, chunk=16000)
+    make_stripped(out_dir, "stereo_3layers", "stereo_3layers_strip1", keep=1)
+    make_invalid(out_dir, base)
+
+
 if __name__ == "__main__":
-    VECTORS.mkdir(exist_ok=True)
-    base = make("mono_2layers", seed=1, channels=1, layers=2, total=40000, chunk=16000)
-    make("stereo_3layers", seed=2, channels=2, layers=3, total=20000, chunk=8000)
-    make("mono_1layer_short", seed=3, channels=1, layers=1, total=100, chunk=16000)
-    make_stripped("stereo_3layers", "stereo_3layers_strip1", keep=1)
-    make_invalid(base)
+    make_all(Path(sys.argv[1]) if len(sys.argv) > 1 else VECTORS)

@@ -4,8 +4,9 @@
 
 Training: batch 16 x 1 s crops at 16 kHz, Adam, L1 + a single-resolution log-STFT L1 + rate
 term, soft quantiser: wall time on 2 threads, and steps per CPU-second on 1 thread (fp32 and,
-unless --no-bf16, bf16 autocast). Coding: compress / decompress on 1 thread, single modules
-and 3-module cascades, 10 s of noise, as x real time by wall and by CPU time. The machine is
+unless --no-bf16, bf16 autocast). Coding: the cascade's closed loop to bytes and back
+(``CascadeModel.compress_residual`` / ``decompress_residual``) on 1 thread, single modules and
+3-module cascades, 10 s of noise, as x real time by wall and by CPU time. The machine is
 shared: CPU-time figures are the better estimate under load; the load average is printed.
 """
 
@@ -19,6 +20,8 @@ import torch
 
 from nwcodec.bench import parameter_split
 from nwcodec.nn.autoencoder import AEConfig, ResidualAutoencoder
+from nwcodec.nn.cmrl import CascadeModel
+from nwcodec.nn.lpc_module import LpcConfig
 from nwcodec.timing import Clock
 
 SR = 16000
@@ -56,8 +59,8 @@ def train_speed(cfg: AEConfig, steps: int, bf16: bool, batch: int = 16) -> tuple
     def step() -> None:
         with ctx():
             out = model(x, "soft")
-        x_hat = out["x_hat"].float()
-        loss = (x_hat - x).abs().mean() + stft_loss(x_hat, x) + 1e-7 * out["bits"].float()
+        x_hat = out.x_hat.float()
+        loss = (x_hat - x).abs().mean() + stft_loss(x_hat, x) + 1e-7 * out.bits.float()
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -72,25 +75,20 @@ def train_speed(cfg: AEConfig, steps: int, bf16: bool, batch: int = 16) -> tuple
 
 def coding_speed(cfgs: list[AEConfig], seconds: float = 10.0,
                  reps: int = 3) -> tuple[float, ...]:
-    """x real time of a cascade of modules ``cfgs``, best of ``reps``:
-    (encode wall, decode wall, encode CPU, decode CPU). Encoding includes the local decodes
-    that form the residual for the next module (closed loop, as CMRL requires)."""
+    """x real time of a cascade of modules ``cfgs`` on a residual (the LPC stage left out),
+    best of ``reps``: (encode wall, decode wall, encode CPU, decode CPU). Both run the
+    cascade's closed loop, bytes included (uniform tables): encoding includes the local
+    decodes that form the residual for the next module, as CMRL requires."""
     torch.manual_seed(0)
-    cascade = [ResidualAutoencoder(cfg).eval() for cfg in cfgs]
-    modules = len(cascade)
+    cascade = CascadeModel(LpcConfig(), cfgs).eval()
+    cascade.update()
     x = 0.1 * torch.randn(1, 1, int(seconds * SR))
     best = [float("inf")] * 4
     for _ in range(reps):
         with Clock() as enc:
-            streams, target = [], x
-            for k, m in enumerate(cascade):  # module k codes what modules < k left
-                comp = m.compress(target)
-                streams.append(comp)
-                if k + 1 < modules:
-                    target = target - m.decompress(comp["symbols"], comp["length"])
+            layers = cascade.compress_residual(x)
         with Clock() as dec:
-            for m, comp in zip(cascade, streams, strict=True):
-                m.decompress(comp["symbols"], comp["length"])
+            cascade.decompress_residual(layers, x.shape[-1])
         best = [min(b, t) for b, t in zip(best, (enc.wall, dec.wall, enc.cpu, dec.cpu),
                                           strict=True)]
     return tuple(seconds / t for t in best)

@@ -6,7 +6,7 @@
 
 Input of any sample rate is resampled to the model's rate; ``decode`` restores the original
 rate and length unless another ``sample_rate`` is asked for. Channels are coded independently,
-one chunk record each (the bitrate scales with the channel count). Every chunk (one second at
+one chunk record each (the bitrate scales with the channel count). Every chunk (two seconds at
 the model rate) is coded on its own, so streaming and whole-file coding give identical bytes
 and samples, memory stays bounded, and a damaged chunk only silences itself.
 """
@@ -60,6 +60,7 @@ class Codec:
     def __init__(self, model: CascadeModel, tier: Tier) -> None:
         self.model = model
         self.tier = tier
+        self.postfilter = tier.postfilter
 
     @classmethod
     def load(cls, tier: str | int | None = None) -> Codec:
@@ -189,6 +190,12 @@ class Codec:
                 f"{self.tier.name}'s weights ({self.model.model_hash.hex()})"
             )
 
+    def _decode_chunk(self, chunk: Chunk, layers: int) -> np.ndarray:
+        """One channel of one chunk at the model rate, postfiltered within the chunk."""
+        x = self.model.decode_chunk(chunk.side_info, list(chunk.layers[:layers]),
+                                    chunk.num_samples)
+        return x if self.postfilter is None else self.postfilter(x, self.sample_rate)
+
     def decode_chunks(
         self, stream: BinaryIO, layers: int | None = None, conceal: bool = False
     ) -> tuple[StreamHeader, Iterator[np.ndarray]]:
@@ -207,9 +214,7 @@ class Codec:
                     block = np.zeros((chunk.num_samples, header.channels), np.float32)
                 assert block is not None
                 if not chunk.damaged:
-                    block[:, chunk.channel] = self.model.decode_chunk(
-                        chunk.side_info, list(chunk.layers[:keep]), chunk.num_samples
-                    )
+                    block[:, chunk.channel] = self._decode_chunk(chunk, keep)
                 if chunk.channel == header.channels - 1:
                     yield block
 

@@ -12,6 +12,7 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
+from nwcodec.dsp.postfilter import BassPostfilter
 from nwcodec.errors import NwcodecError
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
@@ -41,6 +42,9 @@ class Tier:
     quality: str = ""
     is_test: bool = False
     retired: bool = False
+    # Decoder-side processing of every decoded chunk; not part of the bitstream, so it can
+    # improve without a format change (a stream decodes the same symbols either way).
+    postfilter: BassPostfilter | None = None
 
     @property
     def delay_ms(self) -> float:
@@ -94,6 +98,7 @@ TIERS: tuple[Tier, ...] = (
         description="speech, 16 kHz: LPC + 2 residual autoencoders (HARP skip each); "
         "layer 0 = speech-16k-base",
         quality="dev: PESQ-WB 2.79, ViSQOL 3.50 at 12.7 kbit/s (eval/REPORT.md)",
+        postfilter=BassPostfilter(),
     ),
     Tier(
         id=3,
@@ -106,6 +111,7 @@ TIERS: tuple[Tier, ...] = (
         sha256="2d5b6cfebd46cafe72a00aba25ccabdc4ee1dda4cd7bdd21166647ec3cb7593a",
         description="speech, 16 kHz: the base layer of speech-16k (LPC + 1 residual autoencoder)",
         quality="dev: PESQ-WB 2.28, ViSQOL 2.78 at 7.6 kbit/s (eval/REPORT.md)",
+        postfilter=BassPostfilter(),
     ),
 )
 

@@ -20,7 +20,7 @@ The coding path (what ``nn/lpc_module.py`` builds on)::
     y, pre = preemphasis(x, mu, pre)                          # encoder, stateful
     lsf = lpc_analysis(y, sr, order, frame).lsf               # (F, p) per frame
     lsf_q = stabilize_lsf(quantise(lsf))                      # ordered, spaced, in (lo, hi)
-    a_sub = lsf_to_subframe_lpc(lsf_q, subframes, prev_lsf, gamma)   # (F, S, p+1)
+    a_sub = lsf_to_subframe_lpc(lsf_q, subframes, gamma)     # (F, S, p+1)
     e, res = residual(y, a_sub, res)                          # what the networks code
     y_hat, syn = synthesize(e_hat, a_sub, syn)                # decoder
     x_hat, de = deemphasis(y_hat, mu, de)
@@ -205,9 +205,12 @@ def lpc_analysis(
 
     ``F = ceil(T / frame)`` frames; the signal is zero-extended by ``history`` samples in
     front and to ``F*frame + lookahead`` at the end. Defaults: ``lookahead = frame // 4``,
-    ``history = frame // 2`` (at 16 kHz / 320: 5 ms look-ahead, 35 ms window). The lag window
-    (Gaussian, ``lag_f0`` Hz) and white-noise correction (``r0 *= 1 + 10^(dB/10)``) keep the
-    normal equations well conditioned. ``a`` is differentiable on tensors; ``lsf`` is not.
+    ``history = frame // 2`` (at 16 kHz / 320: 5 ms look-ahead, 35 ms window: long enough to
+    span two pitch periods of a low voice, short enough to follow the formants). The lag
+    window (Gaussian, ``lag_f0`` Hz) and white-noise correction (``r0 *= 1 + 10^(dB/10)``)
+    keep the normal equations well conditioned; 60 Hz and -40 dB (a factor 1.0001) are
+    AMR-WB's values: they smooth the sharp spectral peaks of high-pitched voices, so the
+    filter's dynamic range stays codable. ``a`` is differentiable on tensors; ``lsf`` is not.
     """
     _check_order(order)
     lookahead = frame // 4 if lookahead is None else lookahead
@@ -383,16 +386,13 @@ def interpolate_lsf(prev: Array, cur: Array, n_sub: int) -> Array:
     return prev[..., None, :] * (1 - w) + cur[..., None, :] * w
 
 
-def lsf_to_subframe_lpc(
-    lsf: Array, subframes: int = 4, prev_lsf: Array | None = None, gamma: float | None = None
-) -> Array:
+def lsf_to_subframe_lpc(lsf: Array, subframes: int = 4, gamma: float | None = None) -> Array:
     """Per-frame LSFs ``(..., F, p)`` -> interpolated sub-frame LPC ``(..., F, S, p+1)``.
 
-    ``prev_lsf`` (``(..., p)``) is the last frame of the previous call (streaming); by default
-    the first frame is not interpolated. ``gamma`` applies :func:`bandwidth_expand`.
+    The first frame is not interpolated (each chunk is coded on its own, so there is no
+    previous frame). ``gamma`` applies :func:`bandwidth_expand`.
     """
-    first = lsf[..., :1, :] if prev_lsf is None else prev_lsf[..., None, :]
-    prev = _cat([first, lsf[..., :-1, :]], -2)
+    prev = _cat([lsf[..., :1, :], lsf[..., :-1, :]], -2)
     a = lsf_to_lpc(interpolate_lsf(prev, lsf, subframes))
     return a if gamma is None else bandwidth_expand(a, gamma)
 

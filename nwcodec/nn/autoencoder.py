@@ -12,18 +12,21 @@ latent frames) and the output cropped back to T. All convolutions are centred wi
 padding, so the receptive field (:attr:`ResidualAutoencoder.receptive_field`) is bounded.
 
 Streams (one quantiser each, in this order): 0 = main latent, then one per HARP skip,
-deepest level first. :meth:`~ResidualAutoencoder.compress` returns one LongTensor per stream.
+deepest level first; :meth:`~ResidualAutoencoder.compress` range-codes them all into one byte
+string per item (the stage interface of ``nn/stage.py``).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from nwcodec.entropy import FrequencyTable
 from nwcodec.nn.blocks import (
     Conv,
     Downsample,
@@ -37,6 +40,7 @@ from nwcodec.nn.blocks import (
 )
 from nwcodec.nn.harp import SkipCodec
 from nwcodec.nn.quantizer import Mode, SoftmaxQuantizer
+from nwcodec.nn.stage import Compressed, StageOutput, decode_symbols, encode_symbols
 
 
 @dataclass(frozen=True)
@@ -66,6 +70,14 @@ class AEConfig:
     def skip_levels(self) -> tuple[int, ...]:
         """Levels carrying a HARP skip, deepest intermediate level first."""
         return tuple(range(len(self.strides) - 2, -1, -1))[: self.skips]
+
+    @property
+    def stream_hops(self) -> tuple[int, ...]:
+        """Input samples per frame of each stream: the main latent, then each skip (level l
+        runs at 1 / prod(strides[:l+1]) of the input rate, its skip latent ``skip_stride``
+        times slower)."""
+        return (self.hop, *(math.prod(self.strides[: lv + 1]) * self.skip_stride
+                            for lv in self.skip_levels))
 
     def __post_init__(self) -> None:
         n = len(self.strides)
@@ -143,9 +155,11 @@ class ResidualAutoencoder(nn.Module):
         """One quantiser per stream, in stream order."""
         return [self.quantizer, *(self.skips[str(lv)].quantizer for lv in self.config.skip_levels)]
 
-    def set_mode(self, mode: Mode) -> None:
-        for q in self.quantizers:
-            q.mode = mode
+    def zero_output(self) -> None:
+        """Zero the output convolution, so the stage starts as a no-op (x_hat = 0)."""
+        last = self.dec_up[0][-1].conv
+        nn.init.zeros_(last.weight)
+        nn.init.zeros_(last.bias)
 
     # -- transforms ---------------------------------------------------------------------------
 
@@ -154,18 +168,18 @@ class ResidualAutoencoder(nn.Module):
             raise ValueError(f"expected (B, 1, T), got {tuple(x.shape)}")
         return F.pad(x, (0, -x.shape[-1] % self.hop))
 
-    def _analysis(self, x: Tensor) -> tuple[Tensor, list[Tensor]]:
-        """Continuous latents of all streams (main first) for a padded input."""
+    def _analysis(self, x: Tensor) -> tuple[Tensor, dict[int, Tensor]]:
+        """Main latent (continuous, in (-1, 1)) and the encoder activations that the HARP
+        skips code, by level, for a padded input."""
         h, feats = x, []
         for down, blocks in zip(self.enc_down, self.enc_blocks, strict=True):
             h = blocks(down(h))
             feats.append(h)
-        z = torch.tanh(self.enc_out(h))
-        return z, [self.skips[str(lv)].encode(feats[lv]) for lv in self.config.skip_levels]
+        return torch.tanh(self.enc_out(h)), {lv: feats[lv] for lv in self.config.skip_levels}
 
-    def _synthesis(self, z_hat: Tensor, skip_hat: list[Tensor]) -> Tensor:
-        added = {lv: self.skips[str(lv)].decode(s)
-                 for lv, s in zip(self.config.skip_levels, skip_hat, strict=True)}
+    def _synthesis(self, z_hat: Tensor, added: dict[int, Tensor]) -> Tensor:
+        """Decoder from the quantised main latent, adding each skip path's output at its
+        level."""
         h = self.dec_in(z_hat)
         for level in range(len(self.dec_blocks) - 1, -1, -1):
             if level in added:
@@ -173,46 +187,71 @@ class ResidualAutoencoder(nn.Module):
             h = self.dec_up[level](self.dec_blocks[level](h))
         return h
 
-    # -- CompressAI-style API -----------------------------------------------------------------
+    def _skip(self, level: int) -> SkipCodec:
+        return self.skips[str(level)]
 
-    def forward(self, x: Tensor, mode: Mode | None = None) -> dict:
-        """Training/eval pass on (B, 1, T).
+    # -- stage interface (nn/stage.py) --------------------------------------------------------
 
-        Returns ``x_hat`` (B, 1, T); ``bits``: estimated total bits of all streams for the
-        whole batch (differentiable); ``penalty``: summed hardness penalty; ``streams``: the
-        per-quantiser dicts (``bits``, ``entropy`` bits/symbol per group, ``symbols``, ...).
-        """
-        length = x.shape[-1]
-        z, skip_z = self._analysis(self._pad(x))
-        streams = [q(latent, mode) for q, latent in zip(self.quantizers, [z, *skip_z], strict=True)]
-        x_hat = self._synthesis(streams[0]["z_hat"], [s["z_hat"] for s in streams[1:]])
-        return {
-            "x_hat": x_hat[..., :length],
-            "bits": sum(s["bits"] for s in streams),
-            "penalty": sum(s["penalty"] for s in streams),
-            "streams": streams,
-        }
+    def forward(self, x: Tensor, mode: Mode = "soft") -> StageOutput:
+        """Training/eval pass on (B, 1, T): reconstruction, estimated bits of all streams for
+        the whole batch (differentiable) and the summed hardness penalty."""
+        z, feats = self._analysis(self._pad(x))
+        main = self.quantizer(z, mode)
+        skips = {lv: self._skip(lv)(h, mode) for lv, h in feats.items()}
+        x_hat = self._synthesis(main.z_hat, {lv: s.x_hat for lv, s in skips.items()})
+        return StageOutput(
+            x_hat[..., : x.shape[-1]],
+            bits=main.bits + sum(s.bits for s in skips.values()),
+            penalty=main.penalty + sum(s.penalty for s in skips.values()),
+        )
 
     @torch.no_grad()
-    def compress(self, x: Tensor) -> dict:
-        """Hard symbols, one LongTensor (B, channels, frames) per stream, and the length T."""
-        z, skip_z = self._analysis(self._pad(x))
-        latents = [z, *skip_z]
-        symbols = [q.symbols(lat) for q, lat in zip(self.quantizers, latents, strict=True)]
-        return {"symbols": symbols, "length": x.shape[-1]}
+    def compress(self, x: Tensor) -> Compressed:
+        """One byte string per item of ``x`` (B, 1, T): every stream, main latent first, then
+        the skips deepest level first, range-coded by one coder."""
+        z, feats = self._analysis(self._pad(x))
+        skips = [self._skip(lv).symbols(h) for lv, h in feats.items()]
+        symbols = [self.quantizer.symbols(z), *skips]
+        return Compressed(encode_symbols(list(zip(self.quantizers, symbols, strict=True))),
+                          x.shape[-1])
 
     @torch.no_grad()
-    def decompress(self, symbols: list[Tensor], length: int) -> Tensor:
-        """Inverse of :meth:`compress`: (B, 1, length). Equals ``forward(x, "hard")["x_hat"]``."""
-        hats = [q.dequantize(s) for q, s in zip(self.quantizers, symbols, strict=True)]
-        return self._synthesis(hats[0], hats[1:])[..., :length]
+    def decompress(self, strings: list[bytes], shape: int) -> Tensor:
+        """Inverse of :meth:`compress`: (B, 1, shape), equal to ``forward(x, "hard").x_hat``."""
+        padded = -(-shape // self.hop) * self.hop
+        layout = [(q, padded // hop)
+                  for q, hop in zip(self.quantizers, self.config.stream_hops, strict=True)]
+        main, *skips = decode_symbols(strings, layout)
+        added = {lv: self._skip(lv).reconstruct(s)
+                 for lv, s in zip(self.config.skip_levels, skips, strict=True)}
+        return self._synthesis(self.quantizer.dequantize(main), added)[..., :shape]
 
     @torch.no_grad()
-    def calibrate(self, x: Tensor) -> None:
-        """Add the hard-symbol histograms of ``x`` to every quantiser's running counts."""
-        z, skip_z = self._analysis(self._pad(x))
-        for q, latent in zip(self.quantizers, [z, *skip_z], strict=True):
-            q.calibrate(latent)
+    def calibrate(self, x: Tensor) -> Tensor:
+        """Add the hard-symbol histograms of ``x`` to every quantiser's running counts;
+        return the hard reconstruction (what the decoder will produce)."""
+        z, feats = self._analysis(self._pad(x))
+        z_hat = self.quantizer.dequantize(self.quantizer.calibrate(z))
+        added = {lv: self._skip(lv).calibrate(h) for lv, h in feats.items()}
+        return self._synthesis(z_hat, added)[..., : x.shape[-1]]
+
+    def reset_counts(self) -> None:
+        for q in self.quantizers:
+            q.reset_counts()
+
+    def update(self) -> None:
+        """Freeze every stream's tables from its running counts."""
+        for q in self.quantizers:
+            q.update()
+
+    @property
+    def tables(self) -> list[FrequencyTable]:
+        """The stage's tables in stream order, one per channel group."""
+        return [t for q in self.quantizers for t in q.frozen_tables()]
+
+    def load_tables(self, tables: Iterator[FrequencyTable]) -> None:
+        for q in self.quantizers:
+            q.load_tables(tables)
 
     # -- geometry -----------------------------------------------------------------------------
 

@@ -5,12 +5,15 @@ ones left, with frozen integer entropy tables for every symbol stream.
                      r₀ − r̂₁ ─────────────── AE₂ ─ r̂₂        layer 1 = AE₂ ...
     decoder: Σ r̂ₖ × gain ─ 1/Â(z) ─ de-emphasis ─ x̂
 
-The encoder runs the cascade closed-loop: module k codes ``r₀ − Σ_{i<k} r̂ᵢ`` where ``r̂ᵢ``
-is exactly what the decoder reconstructs from the symbols. Training (``nwcodec.train``) calls
-:meth:`CascadeModel.forward`; coding calls :meth:`encode_chunk` / :meth:`decode_chunk`.
+Every stage offers the interface of ``nn/stage.py`` and owns its tables. The cascade adds one
+thing, :meth:`CascadeModel.closed_loop`: stage k codes ``r₀ − Σ_{i<k} r̂ᵢ`` where ``r̂ᵢ`` is
+exactly what the decoder reconstructs. Training (:meth:`~CascadeModel.forward`), table
+calibration, encoding, decoding and the benchmarks all run through it.
 
 Weights files are plain ``torch.save`` dicts of tensors and primitives (config, state dict,
-serialised tables), loaded with ``weights_only=True``: no pickle code runs.
+serialised tables), loaded with ``weights_only=True``: no pickle code runs. The tables are
+stored as one list: the LPC stage's, then each autoencoder's, in stream and group order
+(format ``nwcodec-cascade-1``, unchanged since the first shipped tier).
 """
 
 from __future__ import annotations
@@ -18,31 +21,38 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-from dataclasses import asdict
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
-from nwcodec.entropy import (
-    FrequencyTable,
-    decode_streams,
-    encode_streams,
-    tables_from_bytes,
-    tables_to_bytes,
-)
+from nwcodec.entropy import FrequencyTable, tables_from_bytes, tables_to_bytes
 from nwcodec.errors import NwcodecError
 from nwcodec.nn.autoencoder import AEConfig, ResidualAutoencoder
-from nwcodec.nn.blocks import encoder_field
 from nwcodec.nn.lpc_module import LpcConfig, LpcStage
 from nwcodec.nn.quantizer import Mode
+from nwcodec.nn.stage import Stage
 
 FORMAT = "nwcodec-cascade-1"
+
+StageStep = Callable[[int, Stage, Tensor], Tensor | None]
 
 
 class ModelFileError(NwcodecError):
     """A weights file is not a cascade this version can load."""
+
+
+@dataclass
+class CascadeOutput:
+    """The cascade's training pass: the sum of the stages' reconstructions, each stage's
+    estimated bits for the batch, and the summed hardness penalty."""
+
+    residual_hat: Tensor
+    bits: list[Tensor]
+    penalty: Tensor
 
 
 class CascadeModel(nn.Module):
@@ -54,7 +64,6 @@ class CascadeModel(nn.Module):
         # stage works at unit scale, as its tanh latent and centroids expect) and its output
         # divided by it again.
         self.register_buffer("stage_scale", torch.ones(len(stage_configs)))
-        self.tables: list[FrequencyTable] | None = None
         self._hash: bytes | None = None
 
     # -- identity -------------------------------------------------------------------------
@@ -86,128 +95,127 @@ class CascadeModel(nn.Module):
 
     @property
     def model_hash(self) -> bytes:
-        """First 8 bytes of SHA-256 over config, every tensor and the tables."""
+        """The identity a stream's header carries (bitstream_spec/SPEC.md §2): the first 8
+        bytes of SHA-256 over the config as sorted-key JSON, then every state-dict entry in
+        name order (UTF-8 name, then the tensor's bytes, C order, little-endian), then the
+        serialised table set (``entropy.tables_to_bytes``)."""
         if self._hash is None:
             h = hashlib.sha256(json.dumps(self.config_dict(), sort_keys=True).encode())
             for name, tensor in sorted(self.state_dict().items()):
                 h.update(name.encode())
                 h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-            h.update(tables_to_bytes(self._frozen_tables()))
+            h.update(tables_to_bytes(self.tables))
             self._hash = h.digest()[:8]
         return self._hash
 
     # -- tables ---------------------------------------------------------------------------
 
-    def _frozen_tables(self) -> list[FrequencyTable]:
-        if self.tables is None:
-            raise NwcodecError("entropy tables are not frozen; call freeze_tables() first")
-        return self.tables
+    @property
+    def tables(self) -> list[FrequencyTable]:
+        """Every stage's tables in file order: the LPC stage's, then each autoencoder's."""
+        return [*self.lpc.tables, *(t for stage in self.stages for t in stage.tables)]
 
-    def _stage_groups(self, stage: ResidualAutoencoder) -> list[int]:
-        return [q.groups for q in stage.quantizers]
-
-    def freeze_tables(self, side_counts: list[np.ndarray] | None = None) -> None:
-        """Build the integer tables from the quantisers' running counts (and ``side_counts``
-        for the LPC side streams: gain histogram, then one per LSF). Changes the model hash."""
-        lpc_counts = side_counts or [np.ones(k, np.int64) for k in self.lpc.side_alphabets]
-        tables = [FrequencyTable.from_counts(c) for c in lpc_counts]
-        for stage in self.stages:
-            for q in stage.quantizers:
-                tables += [FrequencyTable.from_counts(c) for c in q.export_counts()]
-        self.tables = tables
+    def load_tables(self, tables: list[FrequencyTable]) -> None:
+        """Hand each stage its tables from a list in :attr:`tables` order."""
+        it = iter(tables)
+        for stage in [self.lpc, *self.stages]:
+            stage.load_tables(it)
+        if next(it, None) is not None:
+            raise NwcodecError(f"{len(tables)} tables are more than the model's streams")
         self._hash = None
 
-    def _split_tables(self) -> tuple[list[FrequencyTable], list[list[list[FrequencyTable]]]]:
-        """(side tables, per stage → per stream → per channel-group tables)."""
-        tables = self._frozen_tables()
-        n_side = len(self.lpc.side_alphabets)
-        side, pos, per_stage = tables[:n_side], n_side, []
+    def reset_counts(self) -> None:
+        """Clear the autoencoder stages' symbol counts (before a calibration pass)."""
         for stage in self.stages:
-            streams = []
-            for groups in self._stage_groups(stage):
-                streams.append(tables[pos : pos + groups])
-                pos += groups
-            per_stage.append(streams)
-        return side, per_stage
+            stage.reset_counts()
 
-    # -- training -------------------------------------------------------------------------
+    @torch.no_grad()
+    def calibrate(self, residual: Tensor) -> None:
+        """Count every autoencoder stream's hard symbols on ``residual`` (B, 1, T), closed
+        loop as the encoder runs."""
+        self.closed_loop(residual, lambda k, stage, x: stage.calibrate(x))
 
-    def forward(self, residual: Tensor, upto: int | None = None, mode: Mode | None = None,
-                frozen: int = 0) -> dict:
-        """Cascade on normalised residuals (B, 1, T): returns ``residual_hat`` (sum of the
-        first ``upto`` stages), per-stage ``bits`` and hardness ``penalty``. Stages below
-        ``frozen`` run without gradient (greedy stage-wise training)."""
-        upto = self.num_layers if upto is None else upto
-        acc = torch.zeros_like(residual)
-        bits, penalty = [], residual.new_zeros(())
-        for k, stage in enumerate(self.stages[:upto]):
+    def update(self) -> None:
+        """Every stage freezes its tables from its own counts. Changes the model hash."""
+        self.lpc.update()
+        for stage in self.stages:
+            stage.update()
+        self._hash = None
+
+    # -- the closed loop ------------------------------------------------------------------
+
+    def closed_loop(self, target: Tensor, step: StageStep, upto: int | None = None,
+                    start: int = 0, done: Tensor | None = None) -> Tensor:
+        """Run stages ``start .. upto-1`` (all by default) on ``target`` (B, 1, T) as CMRL
+        does: ``step(k, stage, x)`` codes stage k's input ``x``, what the earlier stages left
+        of ``target`` at the stage's scale, and returns its reconstruction of ``x`` (or None
+        when no later stage needs it). ``done`` stands for what stages < ``start`` already
+        reconstructed (zero by default). Returns the sum of all reconstructions, at the
+        target's scale."""
+        upto = self.num_layers if upto is None else min(upto, self.num_layers)
+        acc = torch.zeros_like(target) if done is None else done
+        for k in range(start, upto):
             scale = self.stage_scale[k]
-            # frozen stages run exactly as the decoder will: hard quantisation, no gradient
+            x_hat = step(k, self.stages[k], (target - acc) * scale)
+            if x_hat is not None:
+                acc = acc + x_hat / scale
+        return acc
+
+    def forward(self, residual: Tensor, upto: int | None = None, mode: Mode = "soft",
+                frozen: int = 0, done: Tensor | None = None) -> CascadeOutput:
+        """Training pass on normalised residuals (B, 1, T) through the first ``upto`` stages.
+        Stages below ``frozen`` run as the decoder will (hard quantisation) and without
+        gradient (greedy stage-wise training); ``done``, if given, is their precomputed
+        reconstruction and they are skipped (``bits`` then lists the other stages only)."""
+        bits: list[Tensor] = []
+        penalty = residual.new_zeros(())
+
+        def step(k: int, stage: Stage, x: Tensor) -> Tensor:
+            nonlocal penalty
             with torch.set_grad_enabled(torch.is_grad_enabled() and k >= frozen):
-                out = stage((residual - acc) * scale, "hard" if k < frozen else mode)
-            acc = acc + out["x_hat"] / scale
-            bits.append(out["bits"])
-            penalty = penalty + out["penalty"]
-        return {"residual_hat": acc, "bits": bits, "penalty": penalty}
+                out = stage(x, "hard" if k < frozen else mode)
+            bits.append(out.bits)
+            penalty = penalty + out.penalty
+            return out.x_hat
+
+        start = 0 if done is None else frozen
+        residual_hat = self.closed_loop(residual, step, upto, start, done)
+        return CascadeOutput(residual_hat, bits, penalty)
 
     # -- coding -----------------------------------------------------------------------------
 
-    def _stream_shapes(self, stage: ResidualAutoencoder, n: int) -> list[tuple[int, int]]:
-        padded = -(-n // stage.hop) * stage.hop
-        shapes = []
-        for (enc, _), q in zip(stage.stream_spans(), stage.quantizers, strict=True):
-            shapes.append((q.channels, padded // encoder_field(enc)[2]))
-        return shapes
+    @torch.inference_mode()
+    def compress_residual(self, residual: Tensor) -> list[bytes]:
+        """Normalised residual (1, 1, T) -> one layer payload per stage."""
+        layers: list[bytes] = []
 
-    @staticmethod
-    def _by_group(sym: np.ndarray, groups: int) -> list[np.ndarray]:
-        """(C, L) symbols -> one flat stream per channel group, channel-major."""
-        return [g.reshape(-1) for g in np.split(sym, groups, axis=0)]
+        def step(k: int, stage: Stage, x: Tensor) -> Tensor | None:
+            coded = stage.compress(x)
+            layers.extend(coded.strings)
+            # the next stage codes what the decoder will lack
+            return stage.decompress(coded.strings, coded.shape) if k + 1 < self.num_layers else None
+
+        self.closed_loop(residual, step)
+        return layers
 
     @torch.inference_mode()
+    def decompress_residual(self, layers: list[bytes], length: int) -> Tensor:
+        """The first ``len(layers)`` layers -> decoded residual (1, 1, length)."""
+        return self.closed_loop(torch.zeros(1, 1, length),
+                                lambda k, stage, _: stage.decompress([layers[k]], length),
+                                upto=len(layers))
+
     def encode_chunk(self, x: np.ndarray) -> tuple[bytes, list[bytes]]:
         """One channel's chunk (n,) -> (side information, one payload per layer)."""
-        side_tables, stage_tables = self._split_tables()
-        an = self.lpc.analyze(x)
-        side = encode_streams(list(zip(self.lpc.side_symbols(an), side_tables, strict=True)))
-        target = torch.from_numpy(an.residual)[None, None]
-        acc = torch.zeros_like(target)
-        layers = []
-        for k, (stage, tables) in enumerate(zip(self.stages, stage_tables, strict=True)):
-            scale = self.stage_scale[k]
-            symbols = stage.compress((target - acc) * scale)["symbols"]
-            streams = []
-            for sym, q, tabs in zip(symbols, stage.quantizers, tables, strict=True):
-                groups = self._by_group(sym[0].numpy(), q.groups)
-                streams += list(zip(groups, tabs, strict=True))
-            layers.append(encode_streams(streams))
-            if k + 1 < self.num_layers:  # the next stage codes what the decoder will lack
-                acc = acc + stage.decompress(symbols, target.shape[-1]) / scale
-        return side, layers
+        side, an = self.lpc.compress(x)
+        return side.strings[0], self.compress_residual(torch.from_numpy(an.residual)[None, None])
 
-    @torch.inference_mode()
     def decode_chunk(self, side: bytes, layers: list[bytes], n: int) -> np.ndarray:
         """Inverse of :meth:`encode_chunk` using the first ``len(layers)`` layers."""
-        side_tables, stage_tables = self._split_tables()
-        lengths = self.lpc.side_stream_lengths(n)
-        side_streams = decode_streams(side, list(zip(lengths, side_tables, strict=True)))
-        a_sub, gain = self.lpc.decoder_params(side_streams)
+        params = self.lpc.decompress([side], n)
         length = self.lpc.frames(n) * self.lpc.config.frame
-        acc = torch.zeros(1, 1, length)
-        stages = zip(layers, self.stages, stage_tables, self.stage_scale, strict=False)
-        for payload, stage, tables, scale in stages:
-            specs, shapes = [], self._stream_shapes(stage, length)
-            for (ch, frames), q, tabs in zip(shapes, stage.quantizers, tables, strict=True):
-                specs += [((ch // q.groups) * frames, t) for t in tabs]
-            flat = decode_streams(payload, specs)
-            symbols, pos = [], 0
-            for (ch, frames), q in zip(shapes, stage.quantizers, strict=True):
-                parts = flat[pos : pos + q.groups]
-                pos += q.groups
-                sym = np.concatenate([p.reshape(ch // q.groups, frames) for p in parts])
-                symbols.append(torch.from_numpy(sym)[None])
-            acc = acc + stage.decompress(symbols, length) / scale
-        return self.lpc.synthesize(acc[0, 0].numpy(), a_sub, gain, n)
+        residual_hat = self.decompress_residual(layers, length)
+        return self.lpc.synthesize(residual_hat[0, 0].numpy(), params, n)
 
     # -- files ------------------------------------------------------------------------------
 
@@ -216,7 +224,7 @@ class CascadeModel(nn.Module):
             "format": FORMAT,
             "config": json.dumps(self.config_dict()),
             "state": self.state_dict(),
-            "tables": torch.frombuffer(bytearray(tables_to_bytes(self._frozen_tables())),
+            "tables": torch.frombuffer(bytearray(tables_to_bytes(self.tables)),
                                        dtype=torch.uint8),
         }
         buf = io.BytesIO()
@@ -236,9 +244,12 @@ class CascadeModel(nn.Module):
             raise ModelFileError(f"cannot load weights {path}: {exc}") from None
         if not isinstance(blob, dict) or blob.get("format") != FORMAT:
             raise ModelFileError(f"{path} is not an {FORMAT} weights file")
-        model = cls.from_config(json.loads(blob["config"]))
-        model.load_state_dict(blob["state"])
-        model.tables = tables_from_bytes(blob["tables"].numpy().tobytes())
+        try:
+            model = cls.from_config(json.loads(blob["config"]))
+            model.load_state_dict(blob["state"])
+            model.load_tables(tables_from_bytes(blob["tables"].numpy().tobytes()))
+        except (KeyError, TypeError, ValueError, RuntimeError, NwcodecError) as exc:
+            raise ModelFileError(f"{path} does not hold a loadable cascade: {exc}") from None
         model.eval()
         return model
 
@@ -254,7 +265,7 @@ class CascadeModel(nn.Module):
             model = cls(LpcConfig(), [small, small])
         finally:
             torch.random.set_rng_state(state)
-        model.freeze_tables()
+        model.update()
         model.eval()
         return model
 

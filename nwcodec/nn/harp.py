@@ -11,15 +11,24 @@ linear mixing, at half the cost).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import torch
 from torch import Tensor, nn
 
+from nwcodec.entropy import FrequencyTable
 from nwcodec.nn.blocks import Conv, Downsample, PixelShuffleUp, Span, spans_of
 from nwcodec.nn.quantizer import Mode, SoftmaxQuantizer
+from nwcodec.nn.stage import Compressed, StageOutput, decode_symbols, encode_symbols
 
 
 class SkipCodec(nn.Module):
-    """Hyper-autoencoded skip path: ``h -> symbols -> h_skip`` with its own quantiser."""
+    """Hyper-autoencoded skip path ``h -> symbols -> h_skip``: a stage (``nn/stage.py``) on
+    activations ``h`` (B, channels, L), L a multiple of ``stride``.
+
+    Inside a residual autoencoder its streams go into the autoencoder's layer (one range
+    coder per layer); on its own, :meth:`compress` codes them into bytes of its own.
+    """
 
     def __init__(self, channels: int, skip_channels: int = 4, stride: int = 5,
                  num_centroids: int = 32, hardness: float = 50.0) -> None:
@@ -45,9 +54,45 @@ class SkipCodec(nn.Module):
     def decode(self, z_hat: Tensor) -> Tensor:
         return self.synthesis(z_hat)
 
-    def forward(self, h: Tensor, mode: Mode | None = None) -> tuple[Tensor, dict[str, Tensor]]:
+    def symbols(self, h: Tensor) -> Tensor:
+        """Hard symbols (B, skip_channels, L / stride) of ``h``."""
+        return self.quantizer.symbols(self.encode(h))
+
+    def reconstruct(self, symbols: Tensor) -> Tensor:
+        """The skip path's output (B, channels, L) for hard ``symbols``."""
+        return self.decode(self.quantizer.dequantize(symbols))
+
+    # -- stage interface ---------------------------------------------------------------------
+
+    def forward(self, h: Tensor, mode: Mode = "soft") -> StageOutput:
         q = self.quantizer(self.encode(h), mode)
-        return self.decode(q["z_hat"]), q
+        return StageOutput(self.decode(q.z_hat), q.bits, q.penalty)
+
+    @torch.no_grad()
+    def compress(self, h: Tensor) -> Compressed:
+        return Compressed(encode_symbols([(self.quantizer, self.symbols(h))]), h.shape[-1])
+
+    @torch.no_grad()
+    def decompress(self, strings: list[bytes], shape: int) -> Tensor:
+        (symbols,) = decode_symbols(strings, [(self.quantizer, shape // self.stride)])
+        return self.reconstruct(symbols)
+
+    @torch.no_grad()
+    def calibrate(self, h: Tensor) -> Tensor:
+        """Count the hard symbols of ``h``; return the hard reconstruction."""
+        return self.reconstruct(self.quantizer.calibrate(self.encode(h)))
+
+    def update(self) -> None:
+        self.quantizer.update()
+
+    @property
+    def tables(self) -> list[FrequencyTable]:
+        return self.quantizer.frozen_tables()
+
+    def load_tables(self, tables: Iterator[FrequencyTable]) -> None:
+        self.quantizer.load_tables(tables)
+
+    # -- geometry -----------------------------------------------------------------------------
 
     def encoder_spans(self) -> list[Span]:
         return spans_of(self.analysis)

@@ -9,38 +9,60 @@ whatever error the networks leave in the residual comes out shaped like the spee
 The residual the networks see is computed with the *quantised* filters and normalised by the
 *quantised* gain, so encoder and decoder agree exactly on what ``1/Â(z)`` receives. Each call
 codes one chunk on its own (filter states start at zero), which keeps chunks independent.
-All of this side information is range-coded with frozen integer tables (see ``cmrl.py``).
+
+As a stage (``nn/stage.py``): :meth:`LpcStage.forward` is the LSF quantiser's training pass,
+:meth:`~LpcStage.compress` range-codes the side information of a chunk (and hands back the
+residual the autoencoders code), :meth:`~LpcStage.decompress` returns the decoder's filters
+and gains, and :meth:`~LpcStage.update` freezes the gain table and one table per LSF from the
+symbol counts gathered by :meth:`~LpcStage.count`.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 from nwcodec.dsp import lpc
-from nwcodec.nn.quantizer import SoftmaxQuantizer
+from nwcodec.entropy import FrequencyTable, decode_streams, encode_streams
+from nwcodec.errors import NwcodecError
+from nwcodec.nn.quantizer import Mode, SoftmaxQuantizer
+from nwcodec.nn.stage import Compressed, StageOutput
 
 
 @dataclass(frozen=True)
 class LpcConfig:
+    """The LPC stage's constants (defaults for 16 kHz wideband speech, as in AMR-WB where a
+    value is shared with it)."""
+
     sample_rate: int = 16000
-    order: int = 16
-    frame: int = 320
-    subframes: int = 4
-    preemphasis: float = 0.68
-    gamma: float = 0.994
-    min_gap: float = 0.012
-    lsf_centroids: int = 16
-    gain_step_db: float = 2.0
-    gain_floor_db: float = -90.0
-    gain_levels: int = 48
+    order: int = 16  # 16 poles model the formants up to 8 kHz (AMR-WB uses 16 too)
+    frame: int = 320  # 20 ms: the spectral envelope of speech changes little within it
+    subframes: int = 4  # filters interpolated every 5 ms, so formant moves stay smooth
+    preemphasis: float = 0.68  # AMR-WB's tilt: flattens speech's low-pass spectrum first
+    gamma: float = 0.994  # bandwidth expansion a_k·γ^k: widens sharp peaks by ~30 Hz
+    min_gap: float = 0.012  # rad (~30 Hz at 16 kHz) between LSFs: keeps 1/Â(z) stable
+    lsf_centroids: int = 16  # learned levels per LSF (the shipped tier uses 32)
+    gain_step_db: float = 2.0  # log-gain step: ±1 dB error, near the loudness JND
+    gain_floor_db: float = -90.0  # lowest gain: one 16-bit LSB (2^-15); below is silence
+    gain_levels: int = 48  # 48 × 2 dB cover -90 … +4 dB (a residual may exceed full scale)
+
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+@dataclass
+class LpcParams:
+    """What the decoder rebuilds from one chunk's side information (numpy, float64)."""
+
+    lsf: np.ndarray  # (F, order) stabilised quantised LSFs
+    a_sub: np.ndarray  # (F, S, order+1) sub-frame filters
+    gain: np.ndarray  # (F,) linear gains of the normalised residual
 
 
 @dataclass
@@ -52,7 +74,6 @@ class LpcAnalysis:
     a_sub: np.ndarray  # (F, S, order+1): the decoder's filters
     gain: np.ndarray  # (F,) dequantised linear gain
     residual: np.ndarray  # (F*frame,) float32, normalised by the gain: what module 1 codes
-    target: np.ndarray  # (F*frame,) pre-emphasised input, zero-padded to whole frames
 
 
 class LpcStage(nn.Module):
@@ -65,19 +86,18 @@ class LpcStage(nn.Module):
         self.lsf_quantizer = SoftmaxQuantizer(
             cfg.order, cfg.lsf_centroids, groups=cfg.order, init_range=(0.1, 3.0), hardness=20.0
         )
+        self.gain_table: FrequencyTable | None = None
+        self.counts: list[np.ndarray] = []  # side-symbol histograms (gain, then each LSF)
+        self.reset_counts()
 
     # -- geometry ------------------------------------------------------------------------
 
     def frames(self, n: int) -> int:
         return max(1, math.ceil(n / self.config.frame))
 
-    def side_stream_lengths(self, n: int) -> list[int]:
-        """Symbols per side stream for an ``n``-sample chunk: the gain, then each LSF."""
-        return [self.frames(n)] * (1 + self.config.order)
-
-    @property
-    def side_alphabets(self) -> list[int]:
-        return [self.config.gain_levels] + [self.config.lsf_centroids] * self.config.order
+    def _zero_counts(self) -> list[np.ndarray]:
+        cfg = self.config
+        return [np.zeros(k, np.int64) for k in [cfg.gain_levels] + [cfg.lsf_centroids] * cfg.order]
 
     # -- gain --------------------------------------------------------------------------------
 
@@ -98,6 +118,10 @@ class LpcStage(nn.Module):
         """(F, order) symbols -> stable LSFs (F, order), float64."""
         sym = torch.from_numpy(symbols.T[None].copy())
         lsf = self.lsf_quantizer.dequantize(sym)[0].T.double().numpy()
+        return self.stabilize(lsf)
+
+    def stabilize(self, lsf: np.ndarray) -> np.ndarray:
+        """Ordered LSFs at least ``min_gap`` apart: the decoder's filters are stable."""
         return lpc.stabilize_lsf(lsf, self.config.min_gap)
 
     def _filters(self, lsf_q: np.ndarray) -> np.ndarray:
@@ -123,25 +147,77 @@ class LpcStage(nn.Module):
         gain_symbols = self._gain_symbols(rms)
         gain = self._gain_values(gain_symbols)
         e_norm = (e.reshape(n_fr, cfg.frame) / gain[:, None]).reshape(-1)
-        return LpcAnalysis(lsf_symbols, gain_symbols, a_sub, gain, e_norm.astype(np.float32), y)
+        return LpcAnalysis(lsf_symbols, gain_symbols, a_sub, gain, e_norm.astype(np.float32))
 
     def side_symbols(self, an: LpcAnalysis) -> list[np.ndarray]:
+        """The side streams: the gain symbols, then each LSF's symbols, over the frames."""
         return [an.gain_symbols, *an.lsf_symbols.T]
 
-    def decoder_params(self, streams: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        """Side streams -> (sub-frame filters (F, S, order+1), linear gains (F,))."""
-        gain_symbols, lsf_symbols = streams[0], np.stack(streams[1:], axis=1)
-        return self._filters(self._dequantize_lsf(lsf_symbols)), self._gain_values(gain_symbols)
-
-    def synthesize(
-        self, residual_hat: np.ndarray, a_sub: np.ndarray, gain: np.ndarray, n: int
-    ) -> np.ndarray:
+    def synthesize(self, residual_hat: np.ndarray, params: LpcParams, n: int) -> np.ndarray:
         """Decoder: normalised residual (F*frame,) -> output samples (n,) float32."""
         cfg = self.config
-        e = (residual_hat.reshape(-1, cfg.frame).astype(np.float64) * gain[:, None]).reshape(-1)
-        y, _ = lpc.synthesize(e, a_sub)
+        e = (residual_hat.reshape(-1, cfg.frame).astype(np.float64) * params.gain[:, None])
+        y, _ = lpc.synthesize(e.reshape(-1), params.a_sub)
         x, _ = lpc.deemphasis(y, cfg.preemphasis)
         return x[:n].astype(np.float32)
+
+    # -- stage interface (nn/stage.py) -----------------------------------------------------------
+
+    def forward(self, lsf: Tensor, mode: Mode = "soft") -> StageOutput:
+        """Training pass of the LSF quantiser on LSFs (B, order, F): quantised LSFs,
+        estimated bits, hardness penalty. (The gain quantiser is fixed: nothing to train.)"""
+        q = self.lsf_quantizer(lsf, mode)
+        return StageOutput(q.z_hat, q.bits, q.penalty)
+
+    def compress(self, x: np.ndarray) -> tuple[Compressed, LpcAnalysis]:
+        """One chunk ``x`` (n,) -> its range-coded side information (shape: n), and the
+        encoder's analysis, whose ``residual`` the autoencoder stages code."""
+        an = self.analyze(x)
+        streams = [(an.gain_symbols, self._gain_table()),
+                   *self.lsf_quantizer.streams(torch.from_numpy(an.lsf_symbols.T))]
+        return Compressed([encode_streams(streams)], x.shape[0]), an
+
+    def decompress(self, strings: list[bytes], shape: int) -> LpcParams:
+        """Side information of one ``shape``-sample chunk -> the decoder's parameters."""
+        (data,) = strings
+        frames = self.frames(shape)
+        gain_symbols, *lsf_streams = decode_streams(
+            data, [(frames, self._gain_table()), *self.lsf_quantizer.stream_specs(frames)]
+        )
+        lsf_symbols = self.lsf_quantizer.from_streams(lsf_streams, frames).numpy().T
+        lsf_q = self._dequantize_lsf(lsf_symbols)
+        return LpcParams(lsf_q, self._filters(lsf_q), self._gain_values(gain_symbols))
+
+    def reset_counts(self, counts: list[np.ndarray] | None = None) -> None:
+        """Start the histograms afresh, from zero or from ``counts`` (a saved histogram)."""
+        self.counts = [c.copy() for c in counts] if counts is not None else self._zero_counts()
+
+    def count(self, an: LpcAnalysis) -> None:
+        """Add a chunk's side symbols to the stage's histograms (for :meth:`update`)."""
+        for c, sym in zip(self.counts, self.side_symbols(an), strict=True):
+            c += np.bincount(sym, minlength=c.size)
+
+    def update(self) -> None:
+        """Freeze the gain table and one table per LSF from :attr:`counts`."""
+        self.gain_table = FrequencyTable.from_counts(self.counts[0])
+        self.lsf_quantizer.update(np.stack(self.counts[1:]))
+
+    def _gain_table(self) -> FrequencyTable:
+        if self.gain_table is None:
+            raise NwcodecError("entropy tables are not frozen; call update() first")
+        return self.gain_table
+
+    @property
+    def tables(self) -> list[FrequencyTable]:
+        """The gain table, then one table per LSF."""
+        return [self._gain_table(), *self.lsf_quantizer.frozen_tables()]
+
+    def load_tables(self, tables: Iterator[FrequencyTable]) -> None:
+        gain = next(tables, None)
+        if gain is None or gain.num_symbols != self.config.gain_levels:
+            raise NwcodecError(f"expected a gain table of {self.config.gain_levels} symbols")
+        self.gain_table = gain
+        self.lsf_quantizer.load_tables(tables)
 
     # -- training --------------------------------------------------------------------------------
 
@@ -166,9 +242,9 @@ class LpcStage(nn.Module):
         for _ in range(steps):
             pick = torch.from_numpy(rng.integers(0, data.shape[-1], batch))
             sample = data[..., pick]
-            out = q(sample, "ste")
-            err = (out["z_hat"] - sample).pow(2).mean()
-            loss = err + lam * out["entropy"].sum()
+            out = self(sample, "ste")
+            err = (out.x_hat - sample).pow(2).mean()
+            loss = err + lam * out.bits / batch  # bits per frame
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -177,8 +253,8 @@ class LpcStage(nn.Module):
         with torch.no_grad():
             out = q(data, "hard")
         return {
-            "rms_rad": float((out["z_hat"] - data).pow(2).mean().sqrt()),
-            "bits_per_frame": float(q.hard_entropy(out["symbols"]).sum()),
+            "rms_rad": float((out.z_hat - data).pow(2).mean().sqrt()),
+            "bits_per_frame": float(q.hard_entropy(out.symbols).sum()),
         }
 
     def analysis_lsf(self, x: np.ndarray) -> np.ndarray:

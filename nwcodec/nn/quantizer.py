@@ -8,12 +8,17 @@ coder builds one integer frequency table per group from :meth:`SoftmaxQuantizer.
 Soft assignment (seed papers §1.5): ``a_k = softmax_k(-hardness * |z - c_k|)``.
 Modes: ``"soft"`` (training: ``z_hat = sum_k a_k c_k``), ``"hard"`` (inference: nearest
 centroid), ``"ste"`` (hard value forward, soft gradient backward).
+
+The quantiser also owns its integer entropy tables (one per group, frozen by :meth:`update`
+from the counted hard symbols) and turns symbols into range-coder streams and back: the byte
+coding of every stage is built from these (see ``nwcodec.nn.stage``).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Literal
 
@@ -21,8 +26,22 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from nwcodec.entropy import FrequencyTable
+from nwcodec.errors import NwcodecError
+
 Mode = Literal["soft", "hard", "ste"]
 MODES: tuple[str, ...] = ("soft", "hard", "ste")
+
+
+@dataclass
+class Quantized:
+    """What :meth:`SoftmaxQuantizer.forward` returns for a latent ``z`` (B, C, L)."""
+
+    z_hat: Tensor  # (B, C, L) quantised latent (soft, hard or straight-through)
+    bits: Tensor  # estimated total bits of the batch (differentiable, pooled soft probabilities)
+    entropy: Tensor  # (groups,) estimated bits per symbol
+    penalty: Tensor  # hardness penalty mean_i(sum_k sqrt(a_ik) - 1): 0 iff one-hot
+    symbols: Tensor  # (B, C, L) hard symbols, int64
 
 
 class SoftmaxQuantizer(nn.Module):
@@ -41,7 +60,6 @@ class SoftmaxQuantizer(nn.Module):
         groups: int = 1,
         init_range: tuple[float, float] = (-1.0, 1.0),
         hardness: float = 50.0,
-        learn_hardness: bool = False,
     ) -> None:
         super().__init__()
         if groups < 1 or channels % groups:
@@ -49,11 +67,10 @@ class SoftmaxQuantizer(nn.Module):
         self.channels = channels
         self.groups = groups
         self.num_centroids = num_centroids
-        self.mode: Mode = "soft"
         self.centroids = nn.Parameter(torch.linspace(*init_range, num_centroids).repeat(groups, 1))
-        self.log_hardness = nn.Parameter(
-            torch.tensor(math.log(hardness)), requires_grad=learn_hardness
-        )
+        # A fixed hyper-parameter. It stays a (frozen) Parameter because weights files, model
+        # hashes and optimiser checkpoints already hold it as one.
+        self.log_hardness = nn.Parameter(torch.tensor(math.log(hardness)), requires_grad=False)
         self.register_buffer("running_counts", torch.zeros(groups, num_centroids, dtype=torch.long))
         self.register_buffer(
             "last_counts", torch.zeros(groups, num_centroids, dtype=torch.long), persistent=False
@@ -63,6 +80,7 @@ class SoftmaxQuantizer(nn.Module):
             torch.arange(channels) // (channels // groups),
             persistent=False,
         )
+        self.tables: list[FrequencyTable] | None = None  # one per group, set by update()
 
     @property
     def hardness(self) -> float:
@@ -99,19 +117,13 @@ class SoftmaxQuantizer(nn.Module):
         """Plug-in entropy of the hard symbols per group, bits/symbol, shape (groups,)."""
         return _entropy_bits(self.count_symbols(symbols).double())
 
-    def forward(self, z: Tensor, mode: Mode | None = None) -> dict[str, Tensor]:
-        """Quantise ``z`` (B, C, L).
-
-        Returns ``z_hat`` (B, C, L); ``bits``: estimated total bits for the whole batch
-        (differentiable, pooled soft probabilities); ``entropy``: (groups,) bits/symbol;
-        ``penalty``: hardness penalty mean_i(sum_k sqrt(a_ik) - 1), 0 iff assignments are
-        one-hot; ``symbols``: hard symbols. In training mode the hard-symbol histogram is
-        added to ``running_counts``. Always computed in float32, also under autocast.
-        """
+    def forward(self, z: Tensor, mode: Mode = "soft") -> Quantized:
+        """Quantise ``z`` (B, C, L) (see :class:`Quantized`). In training mode the hard-symbol
+        histogram is added to ``running_counts``. Always float32, also under autocast."""
         with torch.autocast(z.device.type, enabled=False):
-            return self._quantize(z, mode or self.mode)
+            return self._quantize(z, mode)
 
-    def _quantize(self, z: Tensor, mode: Mode) -> dict[str, Tensor]:
+    def _quantize(self, z: Tensor, mode: Mode) -> Quantized:
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}")
         dist = self._distances(z)
@@ -136,14 +148,16 @@ class SoftmaxQuantizer(nn.Module):
             self.last_counts.copy_(self.count_symbols(symbols))
             if self.training:
                 self.running_counts += self.last_counts
-        return {"z_hat": z_hat, "bits": bits, "entropy": entropy, "penalty": penalty,
-                "symbols": symbols}
+        return Quantized(z_hat, bits, entropy, penalty, symbols)
 
     @torch.no_grad()
-    def calibrate(self, z: Tensor) -> None:
-        """Add the hard-symbol histogram of ``z`` to ``running_counts`` (calibration pass)."""
-        self.last_counts.copy_(self.count_symbols(self.symbols(z)))
+    def calibrate(self, z: Tensor) -> Tensor:
+        """Add the hard-symbol histogram of ``z`` to ``running_counts`` (calibration pass);
+        return the hard symbols."""
+        symbols = self.symbols(z)
+        self.last_counts.copy_(self.count_symbols(symbols))
         self.running_counts += self.last_counts
+        return symbols
 
     def reset_counts(self) -> None:
         self.running_counts.zero_()
@@ -169,6 +183,42 @@ class SoftmaxQuantizer(nn.Module):
         self.centroids.copy_(self.centroids.gather(-1, order))
         self.running_counts.copy_(self.running_counts.gather(-1, order))
         self.last_counts.copy_(self.last_counts.gather(-1, order))
+
+
+    # -- entropy tables and streams ---------------------------------------------------------
+
+    def update(self, counts: np.ndarray | None = None) -> None:
+        """Freeze one integer table per group from ``counts`` (groups, K), by default the
+        running hard-symbol counts. Symbols never seen get frequency 1."""
+        counts = self.export_counts() if counts is None else counts
+        self.tables = [FrequencyTable.from_counts(c) for c in counts]
+
+    def load_tables(self, tables: Iterator[FrequencyTable]) -> None:
+        """Take this quantiser's tables (one per group) from ``tables``, in group order."""
+        mine = [next(tables, None) for _ in range(self.groups)]
+        if any(t is None or t.num_symbols != self.num_centroids for t in mine):
+            raise NwcodecError(f"expected {self.groups} tables of {self.num_centroids} symbols")
+        self.tables = mine
+
+    def frozen_tables(self) -> list[FrequencyTable]:
+        if self.tables is None:
+            raise NwcodecError("entropy tables are not frozen; call update() first")
+        return self.tables
+
+    def streams(self, symbols: Tensor) -> list[tuple[np.ndarray, FrequencyTable]]:
+        """One item's symbols (C, L) as range-coder streams: one per channel group, its
+        channels one after another, each with its group's table."""
+        parts = np.split(symbols.cpu().numpy(), self.groups, axis=0)
+        return [(p.reshape(-1), t) for p, t in zip(parts, self.frozen_tables(), strict=True)]
+
+    def stream_specs(self, frames: int) -> list[tuple[int, FrequencyTable]]:
+        """(symbol count, table) of each stream of :meth:`streams` for ``frames`` frames."""
+        return [(self.channels // self.groups * frames, t) for t in self.frozen_tables()]
+
+    def from_streams(self, streams: list[np.ndarray], frames: int) -> Tensor:
+        """Inverse of :meth:`streams`: decoded streams -> symbols (C, L)."""
+        per_group = self.channels // self.groups
+        return torch.from_numpy(np.concatenate([s.reshape(per_group, frames) for s in streams]))
 
 
 class _StraightThrough(torch.autograd.Function):

@@ -1,8 +1,9 @@
-"""Training data: real speech cut into the same one-second chunks the codec codes.
+"""Training data: real speech cut into the same two-second chunks the codec codes.
 
 Each chunk goes through the LPC stage exactly as the encoder runs it (quantised filters and
-gain), and the cache keeps what a training step needs: the clean chunk, the normalised
-residual the networks code, the decoder's sub-frame filters and the dequantised gains.
+gain), and the cache keeps what a training step needs: the normalised residual the networks
+code, the decoder's sub-frame filters and the dequantised gains, plus the LPC stage's side-symbol
+counts for its tables.
 """
 
 from __future__ import annotations
@@ -28,32 +29,29 @@ def chunks_of(x: np.ndarray, size: int, offset: int = 0) -> Iterator[np.ndarray]
 
 @dataclass
 class ChunkSet:
-    """Stacked chunks: ``clean`` (N, T), ``residual`` (N, T), ``a_sub`` (N, F, S, p+1),
-    ``gain`` (N, F), and the side-symbol histograms for freezing the side tables."""
+    """Stacked chunks: ``residual`` (N, T), ``a_sub`` (N, F, S, p+1), ``gain`` (N, F), and
+    the side-symbol histograms for freezing the side tables."""
 
-    clean: np.ndarray
     residual: np.ndarray
     a_sub: np.ndarray
     gain: np.ndarray
     side_counts: list[np.ndarray]
 
     def __len__(self) -> int:
-        return self.clean.shape[0]
+        return self.residual.shape[0]
 
     def save(self, path: Path) -> None:
         counts = {f"side_counts_{i}": c for i, c in enumerate(self.side_counts)}
-        np.savez(path, clean=self.clean, residual=self.residual, a_sub=self.a_sub,
-                 gain=self.gain, **counts)
+        np.savez(path, residual=self.residual, a_sub=self.a_sub, gain=self.gain, **counts)
 
     @classmethod
     def load(cls, path: Path) -> ChunkSet:
         d = np.load(path)
         counts = [d[f"side_counts_{i}"] for i in range(sum(k.startswith("side_") for k in d))]
-        return cls(d["clean"], d["residual"], d["a_sub"], d["gain"], counts)
+        return cls(d["residual"], d["a_sub"], d["gain"], counts)
 
     def batch(self, idx: np.ndarray) -> dict[str, torch.Tensor]:
         return {
-            "clean": torch.from_numpy(self.clean[idx]),
             "residual": torch.from_numpy(self.residual[idx])[:, None],
             "a_sub": torch.from_numpy(self.a_sub[idx]),
             "gain": torch.from_numpy(self.gain[idx]),
@@ -62,18 +60,18 @@ class ChunkSet:
 
 def build_chunks(stage: LpcStage, files: list[Path], size: int, offsets: tuple[int, ...] = (0,)
                  ) -> ChunkSet:
-    """Run the LPC stage over every chunk of ``files`` (the codec's encoder path)."""
-    clean, residual, a_sub, gain = [], [], [], []
-    counts = [np.zeros(k, np.int64) for k in stage.side_alphabets]
+    """Run the LPC stage over every chunk of ``files`` (the codec's encoder path), counting
+    its side symbols into a fresh histogram (``stage.counts``)."""
+    residual, a_sub, gain = [], [], []
+    stage.reset_counts()
     for path in files:
         x = read_mono(path, stage.config.sample_rate)
         for offset in offsets:
             for chunk in chunks_of(x, size, offset):
                 an = stage.analyze(chunk)
-                clean.append(chunk.astype(np.float32))
                 residual.append(an.residual)
                 a_sub.append(an.a_sub.astype(np.float32))
                 gain.append(an.gain.astype(np.float32))
-                for c, sym in zip(counts, stage.side_symbols(an), strict=True):
-                    c += np.bincount(sym, minlength=c.size)
-    return ChunkSet(np.stack(clean), np.stack(residual), np.stack(a_sub), np.stack(gain), counts)
+                stage.count(an)
+    counts = [c.copy() for c in stage.counts]
+    return ChunkSet(np.stack(residual), np.stack(a_sub), np.stack(gain), counts)

@@ -63,6 +63,21 @@ class Recipe:
     stages: list[StagePlan] = field(default_factory=list)
     batch: int = 16
     lr: float = 1e-3
+    # The cosine schedule decays the learning rate to this fraction of ``lr``, not to zero,
+    # so the last steps still move the straight-through stage.
+    lr_floor: float = 0.05
+    # Weight of the quantisers' hardness penalty: small, it only nudges soft assignments
+    # toward one-hot so the switch to hard symbols costs little distortion.
+    penalty_weight: float = 0.1
+    # Gradient-norm clip: straight-through gradients spike when symbols change; 5 leaves
+    # ordinary steps untouched (their norm is well below it).
+    grad_clip: float = 5.0
+    # Initial rate weight λ of the first stage, per bit/s: its distortion gradient is strong
+    # from the start, so rate pressure can act at once (the controller then steers λ).
+    lambda_start: float = 1e-4
+    # Initial λ of refinement stages: near zero, because their distortion gradient is weak at
+    # first and an early rate term collapses them to zero bits.
+    lambda_start_refine: float = 1e-9
     loss: dict = field(default_factory=dict)
     seed: int = 0
     threads: int = 2
@@ -189,9 +204,22 @@ class Trainer:
     def _set_scale(self, k: int, data: ChunkSet) -> None:
         """Scale stage k's target (what stages < k leave) to unit RMS on 64 chunks."""
         residual = data.batch(np.arange(min(64, len(data))))["residual"]
-        left = residual - self.model(residual, upto=k, frozen=k)["residual_hat"]
+        left = residual - self.model(residual, upto=k, frozen=k).residual_hat
         self.model.stage_scale[k] = 1.0 / left.pow(2).mean().sqrt().clamp_min(1e-6)
         log.info("stage %d: input scale %.3f", k, float(self.model.stage_scale[k]))
+
+    @torch.no_grad()
+    def _frozen_pass(self, k: int, data: ChunkSet) -> tuple[np.ndarray, np.ndarray]:
+        """What the frozen stages < k reconstruct of every chunk's residual, and every chunk's
+        reference speech. Both stay fixed while stage k trains, so they are computed once
+        here rather than at every step (the frozen stages cost as much as the trained one)."""
+        done, reference = np.empty_like(data.residual), np.empty_like(data.residual)
+        for start in range(0, len(data), 64):
+            idx = np.arange(start, min(start + 64, len(data)))
+            b = data.batch(idx)
+            done[idx] = self.model(b["residual"], upto=k, frozen=k).residual_hat[:, 0].numpy()
+            reference[idx] = _speech(self.model, b["residual"], b["a_sub"], b["gain"]).numpy()
+        return done, reference
 
     def _train_stage(self, k: int, data: ChunkSet, step: int, ck: dict) -> None:
         plan, rec = self.recipe.stages[k], self.recipe
@@ -199,20 +227,18 @@ class Trainer:
         if step == 0:
             self._set_scale(k, data)
             if k:
-                # A refinement stage starts as a no-op (zero output conv): a random decoder
-                # would add noise and the stage collapses to zero bits before it learns.
-                last = stage.dec_up[0][-1].conv
-                torch.nn.init.zeros_(last.weight)
-                torch.nn.init.zeros_(last.bias)
+                # A refinement stage starts as a no-op: a random decoder would add noise and
+                # the stage collapses to zero bits before it learns.
+                stage.zero_output()
         opt = torch.optim.Adam(stage.parameters(), lr=rec.lr)
-        # Refinement stages start without rate pressure: their distortion gradient is weak at
-        # first, and an early rate term collapses them to zero bits.
-        ctrl = RateController(target_bps=plan.target_kbps * 1000, lam=1e-9 if k else 1e-4)
+        ctrl = RateController(target_bps=plan.target_kbps * 1000,
+                              lam=rec.lambda_start_refine if k else rec.lambda_start)
         if ck.get("optimizer"):
             opt.load_state_dict(ck["optimizer"])
             ctrl = RateController(**json.loads(ck["controller"]))
         sched = torch.optim.lr_scheduler.LambdaLR(
-            opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s / plan.steps, 1.0))) * 0.95 + 0.05
+            opt, lambda s: (0.5 * (1 + math.cos(math.pi * min(s / plan.steps, 1.0)))
+                            * (1 - rec.lr_floor) + rec.lr_floor)
         )
         for _ in range(step):
             sched.step()
@@ -221,21 +247,23 @@ class Trainer:
         for s in range(k):
             self.model.stages[s].eval()
         stage.train()
+        done, reference = self._frozen_pass(k, data)
         t0, seen = time.time(), 0
         while step < plan.steps:
             mode = "soft" if step < plan.soft_fraction * plan.steps else "ste"
-            batch = data.batch(rng.integers(0, len(data), rec.batch))
-            out = self.model(batch["residual"], upto=k + 1, mode=mode, frozen=k)
-            x_hat = _speech(self.model, out["residual_hat"], batch["a_sub"], batch["gain"])
-            with torch.no_grad():
-                x_ref = _speech(self.model, batch["residual"], batch["a_sub"], batch["gain"])
+            idx = rng.integers(0, len(data), rec.batch)
+            batch = data.batch(idx)
+            out = self.model(batch["residual"], upto=k + 1, mode=mode, frozen=k,
+                             done=torch.from_numpy(done[idx])[:, None])
+            x_hat = _speech(self.model, out.residual_hat, batch["a_sub"], batch["gain"])
+            x_ref = torch.from_numpy(reference[idx])
             dist, terms = self.loss(x_hat, x_ref)
             seconds = batch["residual"].shape[0] * batch["residual"].shape[-1] / sr
-            bps = out["bits"][k] / seconds
-            loss = dist + ctrl.lam * bps + 0.1 * out["penalty"]
+            bps = out.bits[-1] / seconds  # stage k's: the only stage that ran
+            loss = dist + ctrl.lam * bps + rec.penalty_weight * out.penalty
             opt.zero_grad()
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(stage.parameters(), 5.0)
+            torch.nn.utils.clip_grad_norm_(stage.parameters(), rec.grad_clip)
             opt.step()
             sched.step()
             ctrl.update(bps.item())
@@ -246,9 +274,9 @@ class Trainer:
                 log.info(
                     "stage %d step %d/%d %s loss %.4f %s kbps %.2f lam %.2e snr %.2f dB "
                     "%.1f audio-s/s",
-                    k, step, plan.steps, mode, float(dist),
-                    " ".join(f"{n}={float(v):.4f}" for n, v in terms.items()),
-                    float(bps) / 1000, ctrl.lam, float(snr), seen / (time.time() - t0),
+                    k, step, plan.steps, mode, dist.item(),
+                    " ".join(f"{n}={v.item():.4f}" for n, v in terms.items()),
+                    bps.item() / 1000, ctrl.lam, snr.item(), seen / (time.time() - t0),
                 )
             if step % 200 == 0 or step == plan.steps:
                 self._save(k, step, opt, ctrl)
@@ -269,16 +297,12 @@ class Trainer:
         """Count hard symbols of every stream over the training chunks (closed loop, as the
         encoder runs), freeze the tables, save; return the file's SHA-256."""
         self.model.eval()
-        for stage in self.model.stages:
-            for q in stage.quantizers:
-                q.reset_counts()
+        self.model.reset_counts()
         for start in range(0, len(data), 64):
-            residual = data.batch(np.arange(start, min(start + 64, len(data))))["residual"]
-            acc = torch.zeros_like(residual)
-            for stage, scale in zip(self.model.stages, self.model.stage_scale, strict=True):
-                stage.calibrate((residual - acc) * scale)
-                acc = acc + stage((residual - acc) * scale, "hard")["x_hat"] / scale
-        self.model.freeze_tables(data.side_counts)
+            batch = data.batch(np.arange(start, min(start + 64, len(data))))
+            self.model.calibrate(batch["residual"])
+        self.model.lpc.reset_counts(data.side_counts)
+        self.model.update()
         self.model.save(out)
         digest = hashlib.sha256(out.read_bytes()).hexdigest()
         log.info("export: %s sha256 %s", out, digest)

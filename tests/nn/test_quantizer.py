@@ -27,25 +27,25 @@ def test_hard_is_nearest_centroid():
         brute = (z[:, c, :, None] - cent).abs().argmin(-1)
         assert torch.equal(s[:, c], brute)
     out = q(z, "hard")
-    assert torch.equal(out["z_hat"], q.dequantize(s))
-    assert torch.equal(out["symbols"], s)
+    assert torch.equal(out.z_hat, q.dequantize(s))
+    assert torch.equal(out.symbols, s)
 
 
 def test_soft_approaches_hard_and_ste_gradient_flows():
     q = SoftmaxQuantizer(2, 32, hardness=5000.0)
     z = (torch.rand(3, 2, 40) * 1.8 - 0.9).requires_grad_()
-    hard = q(z, "hard")["z_hat"]
-    gap = (q(z, "soft")["z_hat"] - hard).abs()
+    hard = q(z, "hard").z_hat
+    gap = (q(z, "soft").z_hat - hard).abs()
     assert gap.max() < 0.04 and (gap < 1e-3).float().mean() > 0.9  # differ only near midpoints
     out = q(z, "ste")
-    assert torch.equal(out["z_hat"].detach(), hard)
+    assert torch.equal(out.z_hat.detach(), hard)
     q.hardness = 10.0
     out = q(z, "ste")
-    out["z_hat"].pow(2).sum().backward()
+    out.z_hat.pow(2).sum().backward()
     assert z.grad is not None and z.grad.abs().sum() > 0
     assert q.centroids.grad is not None and q.centroids.grad.abs().sum() > 0
     z.grad = None
-    q(z, "hard")["z_hat"].sum().backward()
+    q(z, "hard").z_hat.sum().backward()
     assert z.grad is None
 
 
@@ -53,26 +53,26 @@ def test_soft_entropy_matches_hard_entropy_when_peaked():
     q = SoftmaxQuantizer(2, 32, hardness=3000.0)
     z = _peaked(q)
     out = q(z, "soft")
-    exact = q.hard_entropy(out["symbols"])
+    exact = q.hard_entropy(out.symbols)
     assert 1.0 < float(exact[0]) < 4.0  # a non-trivial distribution
-    assert torch.allclose(out["entropy"].double(), exact, atol=1e-3)
-    assert torch.isclose(out["bits"], out["entropy"].sum() * 4 * 2 * 500)
+    assert torch.allclose(out.entropy.double(), exact, atol=1e-3)
+    assert torch.isclose(out.bits, out.entropy.sum() * 4 * 2 * 500)
 
 
 def test_entropy_is_per_group():
     q = SoftmaxQuantizer(2, 32, groups=2, hardness=3000.0)
     z = _peaked(q, (4, 2, 500))
     z[:, 1] = q.centroids.detach()[1, 7]  # second group: one symbol only
-    ent = q(z)["entropy"]
+    ent = q(z).entropy
     assert ent.shape == (2,) and ent[0] > 1.0 and ent[1] < 1e-3
 
 
 def test_penalty_zero_when_one_hot_positive_when_soft():
     q = SoftmaxQuantizer(1, 8, hardness=1e4)
     z = q.centroids.detach()[0].view(1, 1, 8)
-    assert q(z)["penalty"] < 1e-6
+    assert q(z).penalty < 1e-6
     q.hardness = 1.0
-    assert q(z)["penalty"] > 0.5
+    assert q(z).penalty > 0.5
 
 
 def test_counts_running_last_and_calibrate():
@@ -136,5 +136,5 @@ def test_float32_under_bf16_autocast():
     ref = q(z)
     with torch.autocast("cpu", dtype=torch.bfloat16):
         out = q(z.bfloat16())
-    assert out["z_hat"].dtype == torch.float32 and out["bits"].dtype == torch.float32
-    assert torch.allclose(out["bits"], ref["bits"], rtol=0.02)
+    assert out.z_hat.dtype == torch.float32 and out.bits.dtype == torch.float32
+    assert torch.allclose(out.bits, ref.bits, rtol=0.02)

@@ -1,0 +1,69 @@
+"""Golden files (tests/golden/README.md): a change to a shipped tier's weights, tables, encoder
+or decoder, or to the weights layout, cannot pass unnoticed.
+
+Tolerance: streams and the symbols in them must match exactly (same bytes); decoded samples
+within 1e-4 of the committed reference (the decoder is float arithmetic, which may differ in
+the last bits across CPUs; a real change to weights or decoder moves samples by ~1e-2)."""
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from nwcodec.codec import Codec
+from nwcodec.nn.cmrl import CascadeModel
+from nwcodec.zoo import get_tier
+
+GOLDEN = Path(__file__).parent / "golden"
+SAMPLE = Path(__file__).parents[1] / "nwcodec" / "data" / "sample.flac"
+EXCERPT = slice(16000, 32000)  # the 1 s of sample.flac the golden streams were made from
+TOLERANCE = 1e-4
+
+
+def _sample() -> np.ndarray:
+    audio, sr = sf.read(SAMPLE, dtype="float32")
+    assert sr == 16000
+    return audio
+
+
+@pytest.mark.parametrize("tier", ["speech-16k", "speech-16k-base"])
+def test_shipped_tier_decodes_golden_stream(tier):
+    data = (GOLDEN / f"{tier}.nwc").read_bytes()
+    reference = np.load(GOLDEN / "reference.npz")[tier.replace("-", "_")]
+    y, sr = Codec.load(tier).decode(data)
+    assert sr == 16000 and y.shape == (reference.shape[0], 1)
+    assert np.abs(y[:, 0] - reference).max() < TOLERANCE
+
+
+@pytest.mark.parametrize("tier", ["speech-16k", "speech-16k-base"])
+def test_shipped_tier_encodes_golden_stream(tier):
+    data = Codec.load(tier).encode(_sample()[EXCERPT], 16000)
+    assert data == (GOLDEN / f"{tier}.nwc").read_bytes()
+
+
+def test_old_layout_weights_with_three_stages_load_and_code_as_before():
+    model = CascadeModel.from_file(GOLDEN / "old_layout_3stages.pt")
+    expected = json.loads((GOLDEN / "old_layout_3stages.json").read_text())
+    assert model.num_layers == 3
+    assert model.model_hash.hex() == expected["hash"]
+    side, layers = model.encode_chunk(_sample()[:20000])
+    assert side.hex() == expected["side"]
+    assert [layer.hex() for layer in layers] == expected["layers"]
+
+
+
+def test_model_hash_is_what_the_spec_defines():
+    """SPEC.md §2, computed from the weights file's contents, not through the model class."""
+    blob = torch.load(get_tier("speech-16k").verified_weights(), weights_only=True)
+    h = hashlib.sha256(json.dumps(json.loads(blob["config"]), sort_keys=True).encode())
+    for name in sorted(blob["state"]):
+        array = blob["state"][name].numpy()
+        h.update(name.encode())
+        h.update(np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<")).tobytes())
+    h.update(blob["tables"].numpy().tobytes())  # the serialised table set, as stored
+    header_hash = (GOLDEN / "speech-16k.nwc").read_bytes()[14:22]
+    assert h.digest()[:8] == header_hash == Codec.load("speech-16k").model.model_hash
