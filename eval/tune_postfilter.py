@@ -24,25 +24,28 @@ from nwcodec.codec import Codec
 from nwcodec.corpus import read_manifest
 from nwcodec.dsp.postfilter import BassPostfilter
 from nwcodec.metrics import pesq_wb, visqol_speech
+from nwcodec.nn.cmrl import CascadeModel
 
 
-def decoded(files: list[Path], tier: str, layers: int | None, cache: Path
-            ) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(reference, decoded-without-postfilter) pairs at 16 kHz, cached as .npy."""
-    codec = Codec.load(tier)
+def decoded(files: list[Path], codec: Codec, layers: int | None, cache: Path
+            ) -> tuple[list[tuple[np.ndarray, np.ndarray]], float]:
+    """(reference, decoded-without-postfilter) pairs at 16 kHz, cached as .npy, and the
+    actual bitrate in kbit/s (whole files, container included)."""
     codec.postfilter = None
-    cache = cache / f"{tier}-L{layers or codec.tier.layers}"
     cache.mkdir(parents=True, exist_ok=True)
-    pairs = []
+    pairs, bits, seconds = [], 0, 0.0
     for f in files:
         x, sr = sf.read(f, dtype="float32")
         assert sr == 16000, f"{f}: 16 kHz expected"
-        path = cache / f"{f.stem}.npy"
+        path, size = cache / f"{f.stem}.npy", cache / f"{f.stem}.bytes"
         if not path.exists():
-            y, _ = codec.decode(codec.encode(x, sr, layers=layers))
-            np.save(path, y.reshape(-1))
+            data = codec.encode(x, sr, layers=layers)
+            np.save(path, codec.decode(data)[0].reshape(-1))
+            size.write_text(str(len(data)))
         pairs.append((x, np.load(path)))
-    return pairs
+        bits += 8 * int(size.read_text())
+        seconds += len(x) / sr
+    return pairs, bits / seconds / 1000
 
 
 def score(pairs, pf: BassPostfilter | None, visqol: bool) -> dict[str, float]:
@@ -64,6 +67,8 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=40)
     ap.add_argument("--every", type=int, default=1, help="take every k-th row (more speakers)")
     ap.add_argument("--tier", default="speech-16k")
+    ap.add_argument("--weights", type=Path,
+                    help="score an unshipped weights file (coded as --tier's id)")
     ap.add_argument("--layers", type=int)
     ap.add_argument("--cache", type=Path, default=Path("/tmp/nwc_postfilter_cache"))
     ap.add_argument("--grid", action="store_true")
@@ -71,8 +76,13 @@ def main() -> None:
     ap.add_argument("--set", action="append", default=[],
                     help="a setting to score, e.g. strength=0.5,voicing_power=2")
     a = ap.parse_args()
+    codec = Codec.load(a.tier)
+    if a.weights:
+        codec = Codec(CascadeModel.from_file(a.weights), codec.tier)
+    name = a.weights.stem if a.weights else a.tier
+    cache = a.cache / f"{name}-L{a.layers or codec.tier.layers}"
     files = read_manifest(a.tsv)[a.first :: a.every][: a.n]
-    pairs = decoded(files, a.tier, a.layers, a.cache)
+    pairs, kbps = decoded(files, codec, a.layers, cache)
     settings: list[BassPostfilter | None] = [None]
     if a.grid:
         settings += [BassPostfilter(strength=s, voicing_power=p, cutoff_hz=c)
@@ -80,7 +90,7 @@ def main() -> None:
     for text in a.set:
         kv = dict(item.split("=") for item in text.split(","))
         settings.append(BassPostfilter(**{k: float(v) for k, v in kv.items()}))
-    print(f"{len(pairs)} files, tier {a.tier}, layers {a.layers or 'all'}")
+    print(f"{len(pairs)} files, {name}, layers {a.layers or 'all'}: {kbps:.2f} kbit/s")
     for pf in settings:
         label = "off" if pf is None else ", ".join(
             f"{f.name}={getattr(pf, f.name)}" for f in dataclasses.fields(pf)[:3])
