@@ -3,50 +3,14 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
 
 import click
 
 from cli.common import open_input, open_output
 from nwcodec.bitstream import BitstreamReader, strip_layers
 from nwcodec.errors import NwcodecError
+from nwcodec.stream_info import summarise
 from nwcodec.zoo import tier_name
-
-
-def _summarise(reader: BitstreamReader) -> dict:
-    h = reader.header
-    chunks, layer_bytes, side_bytes, damaged = [], [0] * h.num_layers, 0, 0
-    for chunk in reader:
-        sizes = [len(layer) for layer in chunk.layers]
-        for k, n in enumerate(sizes):
-            layer_bytes[k] += n
-        side_bytes += len(chunk.side_info)
-        damaged += chunk.damaged
-        chunks.append(
-            {
-                "index": chunk.index,
-                "channel": chunk.channel,
-                "samples": chunk.num_samples,
-                "side_bytes": len(chunk.side_info),
-                "layer_bytes": sizes,
-                "crc_ok": not chunk.damaged,
-            }
-        )
-    seconds = h.total_samples / h.sample_rate
-    per_layer = [
-        {"layer": k, "bytes": n, "kbps": n * 8 / seconds / 1000 if seconds else 0.0}
-        for k, n in enumerate(layer_bytes)
-    ]
-    header = asdict(h) | {"model_hash": h.model_hash.hex(), "seconds": seconds}
-    return {
-        "header": header,
-        "file_bytes": reader.offset,
-        "total_kbps": reader.offset * 8 / seconds / 1000 if seconds else 0.0,
-        "side_info_bytes": side_bytes,
-        "layers": per_layer,
-        "chunks": chunks,
-        "damaged_chunks": damaged,
-    }
 
 
 def _print_text(s: dict) -> None:
@@ -78,7 +42,7 @@ def _print_text(s: dict) -> None:
 def info(path: str, as_json: bool) -> None:
     """Show the header, per-layer and per-chunk summary of an .nwc FILE ('-' = stdin)."""
     with open_input(path) as stream:
-        summary = _summarise(BitstreamReader(stream, on_damage="conceal"))
+        summary = summarise(BitstreamReader(stream, on_damage="conceal"))
     if as_json:
         click.echo(json.dumps(summary, indent=2))
     else:

@@ -23,12 +23,12 @@ import click
 
 from cli.common import input_ids, open_input, open_output
 from nwcodec.errors import NwcodecError
-from nwcodec.zoo import all_tiers, nearest_tier
+from nwcodec.limits import AUDIO_SUFFIXES, MAX_SAMPLE_RATE, MIN_SAMPLE_RATE
+from nwcodec.zoo import all_tiers, default_tier, nearest_tier
 
 if TYPE_CHECKING:
     from nwcodec.codec import Codec
 
-AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".oga", ".mp3", ".aif", ".aiff", ".au", ".opus"}
 NWC_SUFFIX = ".nwc"
 
 OUTPUT_RULES = """
@@ -294,6 +294,10 @@ def _run(fn: Callable[..., Result], pairs: list[tuple[str, str]], args: tuple[An
     """Code every pair, ``jobs`` at a time in directory mode, printing one line per file
     (in input order) on a terminal or with --verbose, unless --quiet."""
     say = not quiet and (verbose or sys.stderr.isatty())
+    if not pairs:  # a shard can be empty when a tree has fewer files than shards
+        if not quiet:
+            click.echo("nwc: this shard holds none of the files; nothing to do", err=True)
+        return
     protect = input_ids(inp for inp, _ in pairs)
     for _, out in pairs:
         if batch:
@@ -370,12 +374,7 @@ def _pick_tier(tier: str | None, bitrate: float | None, quiet: bool) -> str | in
             click.echo(f"nwc: --bitrate {bitrate:g} picks tier {picked.name} "
                        f"({picked.nominal_kbps:g} kbit/s nominal)", err=True)
         return picked.id
-    if tier:
-        return tier
-    shipped = all_tiers()
-    if not shipped:
-        raise NwcodecError("no trained tier is shipped; pass --tier test-random for a machine test")
-    return shipped[0].id
+    return tier or default_tier().id
 
 
 @click.command(epilog=OUTPUT_RULES.format(
@@ -385,7 +384,7 @@ def _pick_tier(tier: str | None, bitrate: float | None, quiet: bool) -> str | in
 @click.argument("dst", metavar="OUT")
 @click.option("--layers", "-l", type=click.IntRange(min=1),
               help="Decode only the first N layers. " + LAYERS_RULE.format(what="the file"))
-@click.option("--sample-rate", "-r", type=click.IntRange(1000, 768000),
+@click.option("--sample-rate", "-r", type=click.IntRange(MIN_SAMPLE_RATE, MAX_SAMPLE_RATE),
               help="Output rate (default: the encoder input's original rate).")
 @click.option("--conceal", is_flag=True,
               help="Decode a damaged or cut file: silence what is lost, resume at the next "
@@ -408,18 +407,18 @@ def decode(src: str, dst: str, layers: int | None, sample_rate: int | None, conc
 @click.command()
 @click.option("--all", "show_all", is_flag=True, help="Include test and retired tiers.")
 def tiers(show_all: bool) -> None:
-    """List the tiers: id, name, rate, bitrate, layers, delay, parameters, quality."""
-    from nwcodec.codec import Codec
-
+    """List the tiers: id, name, rate, bitrate, layers, delay, quality (from the registry;
+    `nwc bench` gives speed, memory and parameters)."""
     rows = all_tiers(include_test=show_all)
     if not rows:
         click.echo("no trained tier is shipped yet (see `nwc tiers --all` for the test tier)")
         return
+    default = default_tier().id if all_tiers() else None
     click.echo(f"{'id':>4}  {'name':<16} {'rate':>6} {'kbit/s':>7} {'layers':>6} "
-               f"{'delay ms':>8} {'params':>9}  quality / note")
+               f"{'delay ms':>8}  quality / note")
     for t in rows:
-        model = Codec.load(t.id).model
-        params = sum(p.numel() for p in model.parameters())
-        click.echo(f"{t.id:>4}  {t.name:<16} {t.sample_rate:>6} {t.nominal_kbps:>7.2f} "
-                   f"{t.layers:>6} {model.algorithmic_delay_ms:>8.1f} {params:>9,}  "
-                   f"{t.quality or t.description}")
+        name = t.name + (" *" if t.id == default else "")
+        click.echo(f"{t.id:>4}  {name:<16} {t.sample_rate:>6} {t.nominal_kbps:>7.2f} "
+                   f"{t.layers:>6} {t.delay_ms:>8.1f}  {t.quality or t.description}")
+    if default is not None:
+        click.echo("* the default tier (encode without --tier or --bitrate)")

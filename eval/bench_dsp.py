@@ -21,7 +21,6 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
 import argparse  # noqa: E402
-import time  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -33,20 +32,14 @@ from torch import nn  # noqa: E402
 
 from nwcodec import losses  # noqa: E402
 from nwcodec.dsp import lpc, pam1  # noqa: E402
+from nwcodec.timing import best_of  # noqa: E402
 
 SAMPLE = Path(__file__).resolve().parents[1] / "nwcodec" / "data" / "sample.flac"
 
 
 def timed(fn: Callable[[], object], repeats: int) -> float:
-    """Best wall time of ``fn`` over ``repeats`` runs after one warm-up (on a shared machine
-    the minimum is the least load-biased estimate)."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
+    """Best wall time of ``fn`` over ``repeats`` runs after one warm-up."""
+    return best_of(fn, repeats, warmup=1)[0].wall
 
 
 class ConvAE(nn.Module):

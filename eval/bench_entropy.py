@@ -19,12 +19,12 @@ import argparse
 import io
 import json
 import os
-import time
 
 import numpy as np
 
 from nwcodec.bitstream import BitstreamWriter, Chunk, StreamHeader
 from nwcodec.entropy import FrequencyTable, decode_streams, encode_streams
+from nwcodec.timing import best_of
 
 SEED = 20261122
 
@@ -39,16 +39,6 @@ def laplace_table(num_symbols: int, scale: float, precision: int = 16) -> Freque
 def sample(table: FrequencyTable, n: int, rng: np.random.Generator) -> np.ndarray:
     p = table.freqs.astype(np.float64) / float(1 << table.precision)
     return rng.choice(table.num_symbols, size=n, p=p).astype(np.int32)
-
-
-def _best(fn, repeats: int) -> tuple[float, float]:
-    """(best wall seconds, CPU seconds of that run)."""
-    best = (float("inf"), float("inf"))
-    for _ in range(repeats):
-        w, c = time.perf_counter(), time.process_time()
-        fn()
-        best = min(best, (time.perf_counter() - w, time.process_time() - c))
-    return best
 
 
 def throughput(n: int, repeats: int) -> list[dict]:
@@ -75,11 +65,11 @@ def throughput(n: int, repeats: int) -> list[dict]:
         decoded = [decode_streams(d, s) for d, s in zip(coded, specs, strict=True)]
         assert np.array_equal(np.concatenate([x for d in decoded for x in d]), symbols)
         total = len(symbols)
-        (ew, ec), (dw, dc) = _best(enc, repeats), _best(dec, repeats)
+        e, d = best_of(enc, repeats)[0], best_of(dec, repeats)[0]
         rows.append({
             "layout": name, "symbols": total, "calls": len(calls),
-            "encode_Msym_s": total / ew / 1e6, "encode_Msym_cpu_s": total / ec / 1e6,
-            "decode_Msym_s": total / dw / 1e6, "decode_Msym_cpu_s": total / dc / 1e6,
+            "encode_Msym_s": total / e.wall / 1e6, "encode_Msym_cpu_s": total / e.cpu / 1e6,
+            "decode_Msym_s": total / d.wall / 1e6, "decode_Msym_cpu_s": total / d.cpu / 1e6,
         })
     return rows
 

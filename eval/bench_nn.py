@@ -15,14 +15,14 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import time
 
 import torch
-from torch import nn
 
+from nwcodec.bench import parameter_split
 from nwcodec.nn.autoencoder import AEConfig, ResidualAutoencoder
 from nwcodec.nn.cmrl import CascadeModel
 from nwcodec.nn.lpc_module import LpcConfig
+from nwcodec.timing import Clock
 
 SR = 16000
 CONFIGS: dict[str, AEConfig] = {
@@ -41,37 +41,11 @@ CASCADES: dict[str, tuple[str, ...]] = {  # 3-module CMRL cascades for the codin
 }
 
 
-def param_counts(model: ResidualAutoencoder) -> tuple[int, int]:
-    """(encoder, decoder) parameters; quantiser centroids count on both sides."""
-    def n(mods: list[nn.Module]) -> int:
-        return sum(p.numel() for m in mods for p in m.parameters())
-
-    quant = n(model.quantizers)
-    enc = n([model.enc_down, model.enc_blocks, model.enc_out])
-    dec = n([model.dec_in, model.dec_up, model.dec_blocks])
-    enc += sum(n([s.analysis]) for s in model.skips.values()) + quant
-    dec += sum(n([s.synthesis]) for s in model.skips.values()) + quant
-    return enc, dec
-
-
 def stft_loss(x_hat: torch.Tensor, x: torch.Tensor, n_fft: int = 512) -> torch.Tensor:
     win = torch.hann_window(n_fft)
     spec = [torch.stft(s.squeeze(1), n_fft, n_fft // 4, window=win, return_complex=True).abs()
             for s in (x_hat, x)]
     return (torch.log(spec[0] + 1e-5) - torch.log(spec[1] + 1e-5)).abs().mean()
-
-
-class Clock:
-    """Wall and process-CPU time of a block. On a shared machine the CPU time is the better
-    estimate of the uncontended single-thread cost."""
-
-    def __enter__(self) -> Clock:
-        self.wall, self.cpu = time.perf_counter(), time.process_time()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.wall = time.perf_counter() - self.wall
-        self.cpu = time.process_time() - self.cpu
 
 
 def train_speed(cfg: AEConfig, steps: int, bf16: bool, batch: int = 16) -> tuple[float, float]:
@@ -138,7 +112,8 @@ def main() -> None:
     print("|".join("---" for _ in header.split("|")))
     for name in args.configs.split(","):
         cfg = CONFIGS[name]
-        enc_p, dec_p = param_counts(ResidualAutoencoder(cfg))
+        split = parameter_split(ResidualAutoencoder(cfg))  # quantisers count on both sides
+        enc_p, dec_p = split["encoder"] + split["shared"], split["decoder"] + split["shared"]
         torch.set_num_threads(2)
         fp32_2 = train_speed(cfg, args.steps, bf16=False)[0]
         bf16_2 = "-" if args.no_bf16 else f"{train_speed(cfg, args.steps, bf16=True)[0]:.2f}"

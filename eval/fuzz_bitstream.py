@@ -3,7 +3,7 @@
     python -m eval.fuzz_bitstream [--count 1000000] [--seed 1] [--out /tmp/nwc_fuzz]
 
 Every input is a mutation of one of the conformance vectors (bitstream_spec/vectors/*.nwc),
-made by the mutators of tests/test_bitstream.py, stacked 1-3 deep. Each input is read to the
+made by the mutators of bitstream_spec/mutations.py, stacked 1-3 deep. Each input is read to the
 end in strict and in conceal mode. The reader must only raise BitstreamError subclasses and
 must never hang: an input taking longer than --timeout seconds (SIGALRM) counts as a hang.
 Offending inputs are saved under --out; a JSON summary is printed and written there.
@@ -22,8 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from bitstream_spec.mutations import mutations, read_all
 from nwcodec.bitstream import BitstreamError
-from tests.test_bitstream import _mutations, read_all
 
 VECTORS = Path(__file__).resolve().parents[1] / "bitstream_spec" / "vectors"
 
@@ -41,7 +41,7 @@ def _mutate(base: bytes, rng: np.random.Generator) -> bytes:
     for _ in range(int(rng.integers(1, 4))):
         if len(data) <= 8:  # the mutators need a few bytes to work on
             break
-        data = next(_mutations(data, rng, 1))
+        data = next(mutations(data, rng, 1))
     return data
 
 

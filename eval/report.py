@@ -15,7 +15,6 @@ import os
 import platform
 import shlex
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -23,20 +22,22 @@ from typing import Any
 import numpy as np
 import soundfile as sf
 
-from eval.baselines import BASELINES, Baseline, measure_delay
-from eval.compare import (
+from nwcodec.audio import read_mono
+from nwcodec.baselines import BASELINES, Baseline, measure_delay
+from nwcodec.compare import (
+    SAMPLE_RATE,
     Condition,
     NeuralCondition,
-    collect_inputs,
     compare,
     format_table,
-    load_audio,
     read_csv,
     single_thread,
 )
+from nwcodec.corpus import collect_audio, data_dir
+from nwcodec.timing import Clock
 
 HERE = Path(__file__).resolve().parent
-DEV_SET = Path("/work/shared/data/speechocean762/dev")
+DEV_SET = data_dir() / "speechocean762" / "dev"
 N_PROBE_FILES = 20  # files used for the delay re-measurement and the speed figures
 
 
@@ -60,16 +61,16 @@ def codec_speed(condition: Condition, signals: Sequence[np.ndarray], sr: int) ->
     if isinstance(condition, Baseline):
         enc = dec = 0.0
         for x in signals:
-            t0 = time.perf_counter()
-            packets = condition.encode(x)
-            t1 = time.perf_counter()
-            condition.decode(packets)
-            enc, dec = enc + t1 - t0, dec + time.perf_counter() - t1
+            with Clock() as e:
+                packets = condition.encode(x)
+            with Clock() as d:
+                condition.decode(packets)
+            enc, dec = enc + e.wall, dec + d.wall
         return {"encode": audio_seconds / enc, "decode": audio_seconds / dec}
-    start = time.perf_counter()
-    for x in signals:
-        condition.roundtrip(x, sr)
-    return {"roundtrip": audio_seconds / (time.perf_counter() - start)}
+    with Clock() as clock:
+        for x in signals:
+            condition.roundtrip(x, sr)
+    return {"roundtrip": audio_seconds / clock.wall}
 
 
 def _fmt(x: float, digits: int = 0) -> str:
@@ -121,7 +122,7 @@ def render(
         "",
         "## Codec delay",
         "",
-        "`hard-wired` is the constant in eval/baselines.py removed from the decoder output; "
+        "`hard-wired` is the constant in nwcodec/baselines.py removed from the decoder output; "
         f"`re-measured` is the peak of the cross-correlation summed over {info['probe']} files "
         "of this run (raw decoder output); `residual lag` is what the metric alignment still "
         "found per file after compensation (mean [min, max]).",
@@ -189,15 +190,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     args.out = args.out.resolve()
 
-    t_start = time.perf_counter()
-    files = collect_inputs([args.data])[: args.limit]
+    clock = Clock().start()
+    files = collect_audio([args.data])[: args.limit]
     conditions: list[Condition] = [NeuralCondition(t) for t in filter(None, args.tiers.split(","))]
     conditions += [b for family in BASELINES.values() for b in family]
     for family, (ok, reason) in {f: b[0].available() for f, b in BASELINES.items()}.items():
         if not ok:
             parser.error(f"baseline {family} unavailable: {reason}")
 
-    probe = [load_audio(f) for f in files[:N_PROBE_FILES]]
+    probe = [read_mono(f, SAMPLE_RATE, dtype="float64") for f in files[:N_PROBE_FILES]]
     single_thread()
     print(f"timing and delays on {len(probe)} files", file=sys.stderr)
     load = os.getloadavg()[0]
@@ -228,7 +229,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         "load": load,
         "workers": args.workers,
         "wall_seconds": result.seconds,
-        "total_seconds": time.perf_counter() - t_start,
+        "total_seconds": clock.stop().wall,
         "plots": [p for p in result.outputs if p.suffix == ".png"],
         "out_dir": args.out.parent,
         "conditions": conditions,

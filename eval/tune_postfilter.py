@@ -21,14 +21,10 @@ import numpy as np
 import soundfile as sf
 
 from nwcodec.codec import Codec
+from nwcodec.corpus import read_manifest
 from nwcodec.dsp.postfilter import BassPostfilter
 from nwcodec.metrics import pesq_wb, visqol_speech
 from nwcodec.nn.cmrl import CascadeModel
-
-
-def _files(tsv: Path, first: int, n: int, every: int = 1) -> list[Path]:
-    rows = [r for r in tsv.read_text().splitlines()[1:] if r.strip()]
-    return [tsv.parent / r.split("\t")[0] for r in rows[first::every][:n]]
 
 
 def decoded(files: list[Path], codec: Codec, layers: int | None, cache: Path
@@ -85,7 +81,8 @@ def main() -> None:
         codec = Codec(CascadeModel.from_file(a.weights), codec.tier)
     name = a.weights.stem if a.weights else a.tier
     cache = a.cache / f"{name}-L{a.layers or codec.tier.layers}"
-    pairs, kbps = decoded(_files(a.tsv, a.first, a.n, a.every), codec, a.layers, cache)
+    files = read_manifest(a.tsv)[a.first :: a.every][: a.n]
+    pairs, kbps = decoded(files, codec, a.layers, cache)
     settings: list[BassPostfilter | None] = [None]
     if a.grid:
         settings += [BassPostfilter(strength=s, voicing_power=p, cutoff_hz=c)

@@ -14,12 +14,10 @@ from typing import BinaryIO
 
 import numpy as np
 import soundfile as sf
-from scipy.signal import resample_poly
 
 from nwcodec.errors import NwcodecError
 from nwcodec.files import atomic_output
-
-MIN_RATE, MAX_RATE = 1000, 768_000
+from nwcodec.limits import MAX_CHANNELS, MAX_SAMPLE_RATE, MIN_SAMPLE_RATE
 
 
 class AudioError(NwcodecError):
@@ -46,6 +44,14 @@ def read_audio(source: str | os.PathLike[str] | BinaryIO) -> tuple[np.ndarray, i
     return validate_audio(audio, sr, name or "input"), int(sr)
 
 
+def read_mono(
+    path: str | os.PathLike[str], sr: int, dtype: str = "float32"
+) -> np.ndarray:
+    """A file as one channel (the mean of its channels) at rate ``sr``, shape (samples,)."""
+    audio, file_sr = sf.read(str(path), dtype=dtype, always_2d=True)
+    return resample(audio.mean(axis=1), int(file_sr), sr)
+
+
 def check_input_path(path: str | os.PathLike[str]) -> None:
     """Refuse a missing, directory or empty input path with a clear message."""
     if not os.path.exists(path):
@@ -58,27 +64,37 @@ def check_input_path(path: str | os.PathLike[str]) -> None:
 
 def validate_audio(audio: np.ndarray, sr: int, name: str = "input") -> np.ndarray:
     """Check rate, shape and values; return float32 (samples, channels)."""
-    if not MIN_RATE <= sr <= MAX_RATE:
-        raise AudioError(f"{name}: sample rate {sr} Hz is outside {MIN_RATE}..{MAX_RATE} Hz")
+    if not MIN_SAMPLE_RATE <= sr <= MAX_SAMPLE_RATE:
+        raise AudioError(
+            f"{name}: sample rate {sr} Hz is outside {MIN_SAMPLE_RATE}..{MAX_SAMPLE_RATE} Hz"
+        )
     audio = np.asarray(audio, dtype=np.float32)
     if audio.ndim == 1:
         audio = audio[:, None]
     if audio.ndim != 2 or audio.shape[1] < 1:
         raise AudioError(f"{name}: expected (samples,) or (samples, channels), got {audio.shape}")
-    if audio.shape[1] > 255:
-        raise AudioError(f"{name}: {audio.shape[1]} channels; at most 255 are supported")
+    if audio.shape[1] > MAX_CHANNELS:
+        raise AudioError(
+            f"{name}: {audio.shape[1]} channels; at most {MAX_CHANNELS} are supported"
+        )
     if not np.isfinite(audio).all():
         raise AudioError(f"{name} contains NaN or infinite samples")
     return audio
 
 
 def resample(audio: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
-    """Polyphase resampling along axis 0 (scipy, Kaiser window)."""
+    """Polyphase resampling along axis 0 (scipy, Kaiser window, zero phase), to
+    :func:`resampled_length` samples. The result keeps the input's float type (float32 or
+    float64); other input comes back as float64."""
+    audio = np.asarray(audio)
+    dtype = audio.dtype if audio.dtype in (np.float32, np.float64) else np.dtype(np.float64)
     if sr_in == sr_out or audio.shape[0] == 0:
-        return audio.astype(np.float32, copy=False)
+        return audio.astype(dtype, copy=False)
+    from scipy.signal import resample_poly  # slow to import; only resampling needs it
+
     ratio = Fraction(sr_out, sr_in)
     out = resample_poly(audio, ratio.numerator, ratio.denominator, axis=0)
-    return out.astype(np.float32)
+    return out.astype(dtype, copy=False)
 
 
 def resampled_length(n: int, sr_in: int, sr_out: int) -> int:

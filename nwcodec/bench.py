@@ -2,13 +2,15 @@
 
 Speed is audio seconds per wall second ("x real time") of :meth:`Codec.encode` and
 :meth:`Codec.decode` on ``seconds`` of the shipped speech sample (repeated to length), with
-``torch.set_num_threads(1)``; the same by CPU time is given too, as the better estimate on a
-loaded machine. Peak memory is the growth of the process's resident set during the call: on
-Linux the peak RSS (VmHWM) is reset through ``/proc/self/clear_refs`` before the call and read
-after it, minus the RSS before; elsewhere it is the ``ru_maxrss`` delta, a lower bound (zero
-when an earlier peak was higher).
+``torch.set_num_threads(1)``, best of ``repeats`` runs after a short warm-up; the same by CPU
+time is given too, as the better estimate on a loaded machine.
 
-Parameters are split by the role of each tensor in the cascade:
+Memory is what a fresh process needs to code with the tier: encoding and decoding each run in
+their own forked process, and the figure is the peak resident set (VmHWM, or ``ru_maxrss``
+where /proc is missing) minus the resident set before the tier was loaded, so model weights
+and working buffers both count and no tier inherits another's freed memory.
+
+Parameters are split by the role of each tensor (:func:`parameter_split`):
 
 - encoder only: the stage encoders (``enc_*``) and the HARP skip analysers
   (``skips.*.analysis``); the LPC analysis itself has no trained tensors;
@@ -23,25 +25,30 @@ from __future__ import annotations
 
 import contextlib
 import importlib.resources
+import multiprocessing
 import os
 import re
 import resource
 import sys
-import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
+from typing import Any, TypeVar
 
 import numpy as np
 import soundfile as sf
 import torch
 
 from nwcodec.codec import Codec
+from nwcodec.timing import best_of
 from nwcodec.zoo import Tier
+
+T = TypeVar("T")
 
 SAMPLE = importlib.resources.files("nwcodec") / "data" / "sample.flac"
 
-_ENCODER = re.compile(r"^stages\.\d+\.(enc_|skips\.\d+\.analysis\.)")
-_SHARED = re.compile(r"quantizer\.")
+_ENCODER = re.compile(r"(^|\.)(enc_|skips\.\d+\.analysis\.)")
+_SHARED = re.compile(r"quantizers?\.")
 
 
 @dataclass(frozen=True)
@@ -68,13 +75,14 @@ class TierBench:
 
 
 def parameter_split(model: torch.nn.Module) -> dict[str, int]:
-    """Parameter counts: ``encoder`` only, ``decoder`` only and ``shared`` (quantisers)."""
+    """Parameter counts: ``encoder`` only, ``decoder`` only and ``shared`` (quantisers), of a
+    whole cascade or of one residual autoencoder (see the module docstring)."""
     split = {"encoder": 0, "decoder": 0, "shared": 0}
     for name, p in model.named_parameters():
         if _SHARED.search(name):
             split["shared"] += p.numel()
         else:
-            split["encoder" if _ENCODER.match(name) else "decoder"] += p.numel()
+            split["encoder" if _ENCODER.search(name) else "decoder"] += p.numel()
     return split
 
 
@@ -96,7 +104,8 @@ def _maxrss_kib() -> int:
 
 @contextlib.contextmanager
 def peak_memory() -> Iterator[list[float]]:
-    """Yields a one-element list that holds the peak RSS growth in MiB after the block."""
+    """Yields a one-element list that holds the peak RSS growth in MiB after the block (exact in
+    a fresh process; elsewhere see the module docstring)."""
     result = [0.0]
     rss = _status_kib("VmRSS")
     try:
@@ -110,18 +119,6 @@ def peak_memory() -> Iterator[list[float]]:
     result[0] = max(0, (peak or 0) - (before or 0)) / 1024
 
 
-def _timed(fn: Callable[[], object], repeats: int) -> tuple[float, float, float, object]:
-    """(best wall s, CPU s of that run, peak MiB over all runs, last result)."""
-    best, peak, out = (float("inf"), float("inf")), 0.0, None
-    for _ in range(repeats):
-        with peak_memory() as mem:
-            wall, cpu = time.perf_counter(), time.process_time()
-            out = fn()
-            best = min(best, (time.perf_counter() - wall, time.process_time() - cpu))
-        peak = max(peak, mem[0])
-    return best[0], best[1], peak, out
-
-
 @contextlib.contextmanager
 def one_thread() -> Iterator[None]:
     threads = torch.get_num_threads()
@@ -130,6 +127,34 @@ def one_thread() -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(threads)
+
+
+def in_fresh_process(fn: Callable[..., T], *args: Any) -> T:
+    """``fn(*args)`` in a forked child, so that it starts from the parent's memory state."""
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork")) as pool:
+        return pool.submit(fn, *args).result()
+
+
+@dataclass(frozen=True)
+class _Run:
+    wall: float
+    cpu: float
+    peak_mib: float
+    data: bytes | None
+    params: dict[str, int]
+
+
+def _code(tier_id: int, audio: np.ndarray, sr: int, data: bytes | None, repeats: int) -> _Run:
+    """Load the tier and time encoding ``audio`` (``data`` None) or decoding ``data``."""
+    with one_thread(), peak_memory() as mem:
+        codec = Codec.load(tier_id)
+        codec.decode(codec.encode(audio[: sr // 4], sr))  # warm-up: first-call allocations
+        if data is None:
+            clock, out = best_of(lambda: codec.encode(audio, sr), repeats)
+        else:
+            clock, out = best_of(lambda: codec.decode(data), repeats)
+    return _Run(clock.wall, clock.cpu, mem[0], out if data is None else None,
+                parameter_split(codec.model))
 
 
 def speech_signal(
@@ -147,26 +172,22 @@ def bench_tier(tier: Tier, seconds: float = 30.0, repeats: int = 1,
     """Measure one tier on one core; see the module docstring for what each figure means."""
     audio, sr = speech_signal(seconds, path)
     duration = audio.shape[0] / sr
-    with one_thread():
-        codec = Codec.load(tier.id)
-        codec.decode(codec.encode(audio[: sr // 4], sr))  # warm-up: first-call allocations
-        enc_wall, enc_cpu, enc_mem, data = _timed(lambda: codec.encode(audio, sr), repeats)
-        assert isinstance(data, bytes)
-        dec_wall, dec_cpu, dec_mem, _ = _timed(lambda: codec.decode(data), repeats)
-    params = parameter_split(codec.model)
+    enc = in_fresh_process(_code, tier.id, audio, sr, None, repeats)
+    assert enc.data is not None
+    dec = in_fresh_process(_code, tier.id, audio, sr, enc.data, repeats)
     return TierBench(
         tier_id=tier.id,
         tier=tier.name,
         seconds=duration,
-        encode_x_realtime=duration / enc_wall,
-        decode_x_realtime=duration / dec_wall,
-        encode_x_realtime_cpu=duration / max(enc_cpu, 1e-9),
-        decode_x_realtime_cpu=duration / max(dec_cpu, 1e-9),
-        encode_peak_mib=enc_mem,
-        decode_peak_mib=dec_mem,
-        encoder_params=params["encoder"],
-        decoder_params=params["decoder"],
-        shared_params=params["shared"],
-        kbps=len(data) * 8 / duration / 1000,
+        encode_x_realtime=duration / enc.wall,
+        decode_x_realtime=duration / dec.wall,
+        encode_x_realtime_cpu=duration / max(enc.cpu, 1e-9),
+        decode_x_realtime_cpu=duration / max(dec.cpu, 1e-9),
+        encode_peak_mib=enc.peak_mib,
+        decode_peak_mib=dec.peak_mib,
+        encoder_params=enc.params["encoder"],
+        decoder_params=enc.params["decoder"],
+        shared_params=enc.params["shared"],
+        kbps=len(enc.data) * 8 / duration / 1000,
         nominal_kbps=tier.nominal_kbps,
     )

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from typing import BinaryIO
 
 from nwcodec.errors import NwcodecError
+from nwcodec.limits import MAX_CHANNELS, MAX_SAMPLE_RATE, MIN_SAMPLE_RATE
 
 MAGIC = b"\x89NWC\r\n\x1a\n"
 FORMAT_MAJOR = 1
@@ -37,8 +38,6 @@ MAX_RECORD_BODY = 1 << 24
 MAX_CHUNK_INDEX = (1 << 32) - 1
 _LENGTH_BYTES = 4  # a varint <= MAX_RECORD_BODY takes at most 4 bytes
 MAX_LAYERS = 16
-MAX_CHANNELS = 255
-MIN_SAMPLE_RATE, MAX_SAMPLE_RATE = 1000, 768_000
 MAX_CHUNK_SAMPLES = 1 << 20
 _READ_BLOCK = 1 << 16
 # The smallest chunk record (SPEC §3.1): tag, length, index, channel, num_layers, side and one

@@ -24,18 +24,17 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 from torch import nn
 
 from nwcodec.dsp import pam1
 from nwcodec.dsp.framing import frame_signal
+from nwcodec.dsp.mel import mel_filterbank
 
 __all__ = [
     "CodecLoss",
     "LossWeights",
     "MultiResolutionSTFTLoss",
-    "mel_filterbank",
     "noise_to_mask_loss",
     "priority_weighted_loss",
     "priority_weights",
@@ -57,20 +56,6 @@ def time_loss(x_hat: torch.Tensor, x: torch.Tensor, kind: str = "l1") -> torch.T
     if kind == "rmse":  # eps keeps the gradient finite at zero error; offset keeps loss(x, x) = 0
         return torch.sqrt(err.square().mean() + 1e-7) - math.sqrt(1e-7)
     raise ValueError(f"unknown time loss {kind!r}")
-
-
-def mel_filterbank(sr: int, n_fft: int, n_mels: int, fmin: float = 0.0) -> np.ndarray:
-    """Triangular HTK-mel filterbank ``(n_mels, n_fft // 2 + 1)`` from ``fmin`` to ``sr / 2``."""
-
-    def mel(f):
-        return 2595.0 * np.log10(1.0 + np.asarray(f) / 700.0)
-
-    edges = 700.0 * (10.0 ** (np.linspace(mel(fmin), mel(sr / 2), n_mels + 2) / 2595.0) - 1.0)
-    freqs = np.arange(n_fft // 2 + 1) * sr / n_fft
-    lo, mid, hi = edges[:-2, None], edges[1:-1, None], edges[2:, None]
-    rise = (freqs - lo) / (mid - lo)
-    fall = (hi - freqs) / (hi - mid)
-    return np.maximum(0.0, np.minimum(rise, fall))
 
 
 class MultiResolutionSTFTLoss(nn.Module):

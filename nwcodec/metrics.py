@@ -5,19 +5,24 @@ bad audio: too short, silent, non-finite or non-mono input, or an error inside t
 library, gives ``MetricResult(nan, reason)``. Signals of different lengths are cropped to the
 shorter one; the metric functions assume time-aligned input, and :func:`evaluate` aligns first
 (cross-correlation, :func:`align`). Each metric resamples to the rate it requires with
-``scipy.signal.resample_poly``.
+:func:`nwcodec.audio.resample`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
+import sys
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 
 import numpy as np
-from scipy.signal import resample_poly
+
+from nwcodec.audio import resample
+from nwcodec.dsp.mel import mel_filterbank
 
 # Below this RMS (about -100 dBFS) a signal counts as silent.
 SILENCE_RMS = 1e-5
@@ -40,14 +45,6 @@ class MetricResult:
 
 def _fail(reason: str) -> MetricResult:
     return MetricResult(math.nan, reason)
-
-
-def resample(x: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
-    """Resample a 1-D signal with a polyphase filter (zero-phase, length ``n*sr_out/sr_in``)."""
-    if sr_in == sr_out:
-        return x
-    g = math.gcd(sr_in, sr_out)
-    return resample_poly(x, sr_out // g, sr_in // g)
 
 
 def cross_correlation(ref: np.ndarray, deg: np.ndarray, max_lag: int) -> np.ndarray:
@@ -121,12 +118,28 @@ def pesq_wb(ref: np.ndarray, deg: np.ndarray, sr: int) -> MetricResult:
         return _fail(f"pesq: {type(e).__name__}: {e}")
 
 
+@contextlib.contextmanager
+def _quiet_stderr() -> Iterator[None]:
+    """Send file descriptor 2 to /dev/null for the block: C++ libraries (TF Lite's "INFO:
+    Created TensorFlow Lite XNNPACK delegate" line) write there, past Python's sys.stderr."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 @cache
 def _visqol_api(mode: str):  # visqol (numba, tflite) is imported only when needed
     from visqol import VisqolApi
 
     api = VisqolApi()
-    api.create(mode=mode)
+    with _quiet_stderr():  # building the speech model's TF Lite interpreter prints INFO lines
+        api.create(mode=mode)
     return api
 
 
@@ -182,28 +195,12 @@ def si_sdr(ref: np.ndarray, deg: np.ndarray, sr: int) -> MetricResult:
     return MetricResult(float(10 * np.log10((target @ target + eps) / (noise @ noise + eps))))
 
 
-@cache
-def _mel_filterbank(sr: int, n_fft: int, n_mels: int) -> np.ndarray:
-    """HTK-scale triangular filters, shape (n_mels, n_fft//2 + 1)."""
-
-    def mel(f: np.ndarray) -> np.ndarray:
-        return 2595.0 * np.log10(1.0 + f / 700.0)
-
-    edges_mel = np.linspace(0.0, mel(np.array(sr / 2)), n_mels + 2)
-    edges = 700.0 * (10 ** (edges_mel / 2595.0) - 1.0)
-    freqs = np.linspace(0.0, sr / 2, n_fft // 2 + 1)
-    lo, mid, hi = edges[:-2, None], edges[1:-1, None], edges[2:, None]
-    rising = (freqs - lo) / (mid - lo)
-    falling = (hi - freqs) / (hi - mid)
-    return np.maximum(0.0, np.minimum(rising, falling))
-
-
 def _log_mel(x: np.ndarray, sr: int, n_fft: int, n_mels: int) -> np.ndarray:
     hop = n_fft // 4
     x = np.pad(x, (n_fft // 2, n_fft // 2))
     frames = np.lib.stride_tricks.sliding_window_view(x, n_fft)[::hop] * np.hanning(n_fft)
     mag = np.abs(np.fft.rfft(frames, axis=-1))
-    return np.log10(np.maximum(mag @ _mel_filterbank(sr, n_fft, n_mels).T, 1e-5))
+    return np.log10(np.maximum(mag @ mel_filterbank(sr, n_fft, n_mels).T, 1e-5))
 
 
 def mel_distance(ref: np.ndarray, deg: np.ndarray, sr: int) -> MetricResult:

@@ -33,6 +33,7 @@ class Tier:
     id: int
     name: str
     sample_rate: int
+    chunk_samples: int
     layers: int
     nominal_kbps: float
     weights: str | None
@@ -44,6 +45,11 @@ class Tier:
     # Decoder-side processing of every decoded chunk; not part of the bitstream, so it can
     # improve without a format change (a stream decodes the same symbols either way).
     postfilter: BassPostfilter | None = None
+
+    @property
+    def delay_ms(self) -> float:
+        """Algorithmic delay: a chunk is coded once it is complete."""
+        return 1000.0 * self.chunk_samples / self.sample_rate
 
     def weights_path(self) -> Path:
         if self.weights is None:
@@ -71,6 +77,7 @@ TIERS: tuple[Tier, ...] = (
         id=TEST_TIER_ID,
         name="test-random",
         sample_rate=16000,
+        chunk_samples=32000,
         layers=2,
         nominal_kbps=0.0,
         weights=None,
@@ -83,6 +90,7 @@ TIERS: tuple[Tier, ...] = (
         id=2,
         name="speech-16k",
         sample_rate=16000,
+        chunk_samples=32000,
         layers=2,
         nominal_kbps=12.7,
         weights="speech16k-2d5b6cfe.pt",
@@ -96,6 +104,7 @@ TIERS: tuple[Tier, ...] = (
         id=3,
         name="speech-16k-base",
         sample_rate=16000,
+        chunk_samples=32000,
         layers=1,
         nominal_kbps=7.6,
         weights="speech16k-2d5b6cfe.pt",
@@ -109,6 +118,16 @@ TIERS: tuple[Tier, ...] = (
 
 def all_tiers(include_test: bool = False) -> list[Tier]:
     return [t for t in TIERS if (include_test or not t.is_test) and not t.retired]
+
+
+def default_tier() -> Tier:
+    """The tier used when none is named (API and ``nwc encode``): the first shipped one."""
+    shipped = all_tiers()
+    if not shipped:
+        raise UnknownTierError(
+            "no trained tier is shipped; pass --tier test-random for a machine test"
+        )
+    return shipped[0]
 
 
 def get_tier(key: str | int) -> Tier:

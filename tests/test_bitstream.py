@@ -1,6 +1,5 @@
 import io
 import json
-import sys
 import tracemalloc
 from pathlib import Path
 
@@ -9,6 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bitstream_spec import conformance
+from bitstream_spec.mutations import mutations, read_all
 from nwcodec.bitstream import (
     MAX_CHUNK_INDEX,
     MAX_RECORD_BODY,
@@ -25,8 +26,6 @@ from nwcodec.bitstream import (
 from nwcodec.errors import NwcodecError
 
 SPEC = Path(__file__).resolve().parents[1] / "bitstream_spec"
-sys.path.insert(0, str(SPEC))
-import conformance  # noqa: E402
 
 
 def _header(channels=1, layers=2, total=40000, chunk=16000) -> StreamHeader:
@@ -170,41 +169,12 @@ def test_pinned_vector_bytes():
     assert meta["sha256"] == "d4de595d7ffa54ce278af733dfec7302d4e7f195b5e4e578e779b9fa32fc67ea"
 
 
-def _mutations(base: bytes, rng: np.random.Generator, count: int):
-    for _ in range(count):
-        data = bytearray(base)
-        kind = rng.integers(0, 6)
-        if kind == 0:
-            pos = rng.integers(0, len(data))
-            data[pos] ^= 1 << int(rng.integers(0, 8))
-        elif kind == 1:
-            pos = rng.integers(0, len(data))
-            data[pos] = int(rng.integers(0, 256))
-        elif kind == 2:
-            del data[int(rng.integers(0, len(data))) :]
-        elif kind == 3:
-            pos = int(rng.integers(0, len(data)))
-            data[pos:pos] = rng.integers(0, 256, int(rng.integers(1, 9)), dtype=np.uint8).tobytes()
-        elif kind == 4:
-            data = bytearray(rng.integers(0, 256, int(rng.integers(0, 200)), dtype=np.uint8))
-        else:
-            pos = int(rng.integers(0, len(data) - 4))
-            data[pos : pos + 4] = b"\xff\xff\xff\x7f"
-        yield bytes(data)
-
-
-def read_all(data: bytes, on_damage: str = "raise") -> None:
-    reader = BitstreamReader(io.BytesIO(data), on_damage=on_damage)
-    for _ in reader:
-        pass
-
-
 def test_mutation_fuzz_only_raises_bitstream_errors_with_bounded_memory():
     base = (SPEC / "vectors" / "stereo_3layers.nwc").read_bytes()
     rng = np.random.default_rng(2026)
     tracemalloc.start()
     peak_ratio = 0.0
-    for data in _mutations(base, rng, 3000):
+    for data in mutations(base, rng, 3000):
         tracemalloc.reset_peak()
         for mode in ("raise", "conceal"):
             try:

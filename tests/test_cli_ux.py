@@ -124,5 +124,7 @@ def test_shards_split_a_tree_without_overlap(tree, tmp_path):
         assert result.exit_code == 0, result.stderr
     shards = [set(_files(tmp_path / f"k{k}")) for k in (1, 2, 3)]
     assert sum(len(s) for s in shards) == 5 and len(set().union(*shards)) == 5
+    empty = run("encode", str(tree), str(tmp_path / "k9"), "--shard", "9/9", *TIER)
+    assert empty.exit_code == 0 and "none of the files" in empty.stderr
     bad = run("encode", str(tree), str(tmp_path / "x"), "--shard", "4/3", *TIER)
     assert bad.exit_code == 2 and "K must be 1..N" in bad.stderr

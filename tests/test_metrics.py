@@ -7,6 +7,9 @@ import numpy as np
 import pytest
 
 from nwcodec import metrics as M
+from tests.extras import requires_eval
+
+pytestmark = requires_eval
 
 SR = 16000
 

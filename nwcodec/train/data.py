@@ -8,29 +8,15 @@ counts for its tables.
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
 import torch
 
-from nwcodec.audio import resample
+from nwcodec.audio import read_mono
 from nwcodec.nn.lpc_module import LpcStage
-
-
-def list_corpus(tsv: str | Path) -> list[Path]:
-    """Audio paths listed in a speechocean762-style TSV (``path`` column, relative to it)."""
-    tsv = Path(tsv)
-    with tsv.open() as handle:
-        return [tsv.parent / row["path"] for row in csv.DictReader(handle, delimiter="\t")]
-
-
-def load_mono(path: Path, sr: int) -> np.ndarray:
-    audio, file_sr = sf.read(path, dtype="float32", always_2d=True)
-    return resample(audio.mean(axis=1, keepdims=True), file_sr, sr)[:, 0]
 
 
 def chunks_of(x: np.ndarray, size: int, offset: int = 0) -> Iterator[np.ndarray]:
@@ -79,7 +65,7 @@ def build_chunks(stage: LpcStage, files: list[Path], size: int, offsets: tuple[i
     residual, a_sub, gain = [], [], []
     stage.reset_counts()
     for path in files:
-        x = load_mono(path, stage.config.sample_rate)
+        x = read_mono(path, stage.config.sample_rate)
         for offset in offsets:
             for chunk in chunks_of(x, size, offset):
                 an = stage.analyze(chunk)

@@ -29,12 +29,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from nwcodec.audio import read_mono
+from nwcodec.corpus import data_dir, read_manifest
 from nwcodec.dsp import lpc
 from nwcodec.losses import CodecLoss, LossWeights
 from nwcodec.nn.cmrl import CascadeModel
 from nwcodec.nn.lpc_module import LpcConfig
 from nwcodec.nn.quantizer import RateController
-from nwcodec.train.data import ChunkSet, build_chunks, list_corpus, load_mono
+from nwcodec.train.data import ChunkSet, build_chunks
 
 log = logging.getLogger("nwcodec.train")
 
@@ -85,18 +87,21 @@ class Recipe:
     init: dict = field(default_factory=dict)
 
     @classmethod
-    def load(cls, path: str | Path) -> Recipe:
+    def load(cls, path: str | Path, data: str | Path | None = None) -> Recipe:
+        """Read a recipe; a relative ``train_tsv`` is taken from the data directory ``data``
+        (default: :func:`nwcodec.corpus.data_dir`, i.e. ``$NWC_DATA`` or ../shared/data), a
+        relative ``init.weights`` from the recipe's folder."""
         raw = json.loads(Path(path).read_text())
         raw["stages"] = [StagePlan(**s) for s in raw.get("stages", [])]
         recipe = cls(**raw)
-        recipe.train_tsv = _beside(path, recipe.train_tsv)
+        recipe.train_tsv = str((data_dir(data) / recipe.train_tsv).resolve())
         if recipe.init:
             recipe.init["weights"] = _beside(path, recipe.init["weights"])
         return recipe
 
 
 def _beside(recipe_path: str | Path, path: str) -> str:
-    """A recipe's relative paths are relative to the recipe file."""
+    """``path`` taken relative to the recipe file's folder (absolute paths stay)."""
     return path if Path(path).is_absolute() else str((Path(recipe_path).parent / path).resolve())
 
 
@@ -124,7 +129,7 @@ class Trainer:
         )
         self.loss = CodecLoss(lpc_cfg.sample_rate, LossWeights(**recipe.loss))
         self.first_stage = self._warm_start() if recipe.init else 0
-        self.files = list_corpus(recipe.train_tsv)
+        self.files = read_manifest(recipe.train_tsv)
         if recipe.train_files:
             self.files = self.files[: recipe.train_files]
 
@@ -160,7 +165,7 @@ class Trainer:
         rng = np.random.default_rng(self.recipe.seed)
         pick = rng.choice(len(self.files), min(self.recipe.lsf_files, len(self.files)), False)
         lsf = np.concatenate(
-            [stage.analysis_lsf(load_mono(self.files[i], stage.config.sample_rate)) for i in pick]
+            [stage.analysis_lsf(read_mono(self.files[i], stage.config.sample_rate)) for i in pick]
         )
         stats = stage.fit_lsf(lsf, steps=self.recipe.lsf_steps, lam=self.recipe.lsf_lambda)
         log.info("lpc: fitted on %d frames: %s", lsf.shape[0], stats)

@@ -45,7 +45,7 @@ def _losses(log: str) -> list[tuple[float, float]]:
 
 def _train(tmp_path, steps, caplog) -> tuple[Trainer, list[tuple[float, float]]]:
     torch.manual_seed(0)
-    trainer = Trainer(Recipe.load(_recipe(tmp_path, steps)), tmp_path / "work")
+    trainer = Trainer(Recipe.load(_recipe(tmp_path, steps), tmp_path), tmp_path / "work")
     with caplog.at_level("INFO", logger="nwcodec.train"):
         trainer.run(tmp_path / "model.pt")
     return trainer, _losses(caplog.text)
@@ -62,7 +62,7 @@ def test_tiny_cascade_trains_exports_and_codes(tmp_path, caplog):
     y = model.decode_chunk(side, layers, 16000)
     assert y.shape == (16000,) and np.isfinite(y).all()
     # resuming a finished run does no more training and exports the same model
-    again = Trainer(Recipe.load(tmp_path / "recipe.json"), tmp_path / "work")
+    again = Trainer(Recipe.load(tmp_path / "recipe.json", tmp_path), tmp_path / "work")
     again.run(tmp_path / "model2.pt")
     assert CascadeModel.from_file(tmp_path / "model2.pt").model_hash == model.model_hash
 

@@ -15,14 +15,15 @@ def test_new_stage_trains_on_top_of_frozen_exported_stages(tmp_path):
     torch.manual_seed(0)
     base_dir = tmp_path / "base"
     base_dir.mkdir()
-    Trainer(Recipe.load(_recipe(base_dir, 10)), base_dir / "work").run(base_dir / "base.pt")
+    recipe = Recipe.load(_recipe(base_dir, 10), base_dir)
+    Trainer(recipe, base_dir / "work").run(base_dir / "base.pt")
     base = CascadeModel.from_file(base_dir / "base.pt")
 
     raw = json.loads((base_dir / "recipe.json").read_text())
     raw["stages"].append({"config": TINY, "target_kbps": 2.0, "steps": 10})
     raw["init"] = {"weights": "base.pt", "stages": 1}
     (base_dir / "ladder.json").write_text(json.dumps(raw))
-    trainer = Trainer(Recipe.load(base_dir / "ladder.json"), base_dir / "work2")
+    trainer = Trainer(Recipe.load(base_dir / "ladder.json", base_dir), base_dir / "work2")
     trainer.run(base_dir / "ladder.pt")
     ladder = CascadeModel.from_file(base_dir / "ladder.pt")
 
@@ -43,10 +44,11 @@ def test_new_stage_trains_on_top_of_frozen_exported_stages(tmp_path):
 def test_init_refuses_a_mismatched_config(tmp_path):
     base_dir = tmp_path / "base"
     base_dir.mkdir()
-    Trainer(Recipe.load(_recipe(base_dir, 2)), base_dir / "work").run(base_dir / "base.pt")
+    recipe = Recipe.load(_recipe(base_dir, 2), base_dir)
+    Trainer(recipe, base_dir / "work").run(base_dir / "base.pt")
     raw = json.loads((base_dir / "recipe.json").read_text())
     raw["stages"][0]["config"] = dict(TINY, latent_channels=6)
     raw["init"] = {"weights": "base.pt", "stages": 1}
     (base_dir / "bad.json").write_text(json.dumps(raw))
     with pytest.raises(ValueError, match="differ"):
-        Trainer(Recipe.load(base_dir / "bad.json"), base_dir / "work2")
+        Trainer(Recipe.load(base_dir / "bad.json", base_dir), base_dir / "work2")

@@ -1,9 +1,9 @@
-"""eval.baselines: round trips with correct length, plausible bitrate and compensated delay."""
+"""nwcodec.baselines: round trips with correct length, plausible bitrate and compensated delay."""
 
 import numpy as np
 import pytest
 
-from eval import baselines as B
+from nwcodec import baselines as B
 from nwcodec.metrics import estimate_delay
 
 SR = 16000

@@ -24,7 +24,8 @@ from typing import ClassVar, NamedTuple
 
 import numpy as np
 
-from nwcodec.metrics import cross_correlation, resample
+from nwcodec.audio import resample
+from nwcodec.metrics import cross_correlation
 
 SAMPLE_RATE = 16000
 
@@ -139,7 +140,7 @@ class AmrWb(Baseline):
     # vo-amrwbenc + PyAV amrwb decoder (ffmpeg 5.1 CLI decodes identically): the normalised
     # cross-correlation summed over 20 dev files peaks at 95 for every mode (12.65k: 0.871 at 94,
     # 0.929 at 95, 0.814 at 96; parabolic peak ~94.8). environment.md's 94 came from single-file
-    # argmax on other material. eval.report re-measures it on each run.
+    # argmax on other material. eval/report.py re-measures it on each run.
     delay = 95
 
     def __init__(self, bitrate_kbps: float) -> None:
@@ -314,6 +315,20 @@ def parse_baselines(spec: str) -> list[Baseline]:
         except ValueError as e:
             raise ValueError(f"bad bitrate in {item!r}: {e}") from None
     return chosen
+
+
+def available_baselines() -> tuple[list[Baseline], dict[str, str]]:
+    """Every registry setting of the families this machine can run, and for each family it
+    cannot, the reason."""
+    chosen: list[Baseline] = []
+    missing: dict[str, str] = {}
+    for family, cls in FAMILIES.items():
+        ok, reason = cls.available()
+        if ok:
+            chosen += BASELINES[family]
+        else:
+            missing[family] = reason
+    return chosen, missing
 
 
 def measure_delay(baseline: Baseline, signals: Sequence[np.ndarray], max_lag: int = 2000) -> int:

@@ -1,19 +1,23 @@
-"""Rate-quality comparison of codec conditions (our tiers and legacy baselines) over speech files.
+"""Rate-quality comparison of codec conditions (our tiers and legacy baselines) over speech
+files: the engine of ``nwc compare`` and of eval/report.py.
 
 A *condition* is any object with ``name`` (unique id), ``label`` (display name) and
 ``roundtrip(audio, sr) -> (decoded, nbytes)``; an optional ``family`` groups conditions into one
 line of the rate-quality plots (default: ``name`` up to the first ``-``). Each (condition, file)
 pair is scored with :func:`nwcodec.metrics.evaluate`, which aligns the decoded signal first.
+The metrics, baseline codecs and plots need the ``eval`` extra (:func:`missing_requirements`).
 """
 
 from __future__ import annotations
 
 import csv
+import importlib.metadata
+import importlib.util
 import json
 import math
 import multiprocessing
-import time
-from collections.abc import Callable, Iterable, Sequence
+import sys
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,21 +25,50 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from nwcodec.metrics import DEFAULT_METRICS, evaluate, resample
+from nwcodec.audio import read_mono, resample
+from nwcodec.metrics import DEFAULT_METRICS, HIGHER_IS_BETTER, evaluate
+from nwcodec.timing import Clock
 
 SAMPLE_RATE = 16000
-AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif"}
-MANIFEST_SUFFIXES = {".tsv", ".txt"}
 
-# Columns of the summary, in display order: (key, header).
+# Columns of the summary, in display order: (key, header, higher is better). A lower bitrate
+# is better at equal quality.
 SUMMARY_COLUMNS = (
-    ("kbps", "kbit/s"),
-    ("pesq_wb", "PESQ-WB"),
-    ("visqol_speech", "ViSQOL"),
-    ("stoi", "STOI"),
-    ("si_sdr", "SI-SDR dB"),
-    ("mel_distance", "mel dist"),
+    ("kbps", "kbit/s", False),
+    ("pesq_wb", "PESQ-WB", HIGHER_IS_BETTER["pesq_wb"]),
+    ("visqol_speech", "ViSQOL", HIGHER_IS_BETTER["visqol_speech"]),
+    ("stoi", "STOI", HIGHER_IS_BETTER["stoi"]),
+    ("si_sdr", "SI-SDR dB", HIGHER_IS_BETTER["si_sdr"]),
+    ("mel_distance", "mel dist", HIGHER_IS_BETTER["mel_distance"]),
 )
+
+# Import name -> distribution of what the ``eval`` extra brings.
+_EXTRA_MODULES = {
+    "pesq": "pesq",
+    "pystoi": "pystoi",
+    "visqol": "visqol-python",
+    "av": "av",
+    "matplotlib": "matplotlib",
+}
+
+
+def missing_requirements() -> list[str]:
+    """Distributions of the ``eval`` extra that are not installed (found without importing)."""
+    return [dist for mod, dist in _EXTRA_MODULES.items() if importlib.util.find_spec(mod) is None]
+
+
+def install_hint() -> str:
+    """The one command that installs the ``eval`` extra into this interpreter."""
+    try:
+        extra = [
+            r.split(";")[0].strip()
+            for r in importlib.metadata.requires("nwcodec") or []
+            if "extra == \"eval\"" in r.replace("'", '"')
+        ]
+    except importlib.metadata.PackageNotFoundError:
+        extra = []
+    packages = " ".join(f"'{r}'" for r in extra) if extra else "'nwcodec[eval]'"
+    return f"{sys.executable} -m pip install {packages}"
 
 
 class Condition(Protocol):
@@ -50,7 +83,8 @@ def family_of(condition: Condition) -> str:
 
 
 class NeuralCondition:
-    """One tier of our codec, through ``nwcodec.codec.Codec`` (imported on first use)."""
+    """One tier of our codec, through ``nwcodec.codec.Codec`` (imported on first use, so that
+    comparing baselines alone never loads torch)."""
 
     family = "nwc"
 
@@ -76,53 +110,11 @@ class NeuralCondition:
         return resample(np.asarray(decoded, dtype=np.float64).reshape(-1), out_sr, sr), len(data)
 
 
-def _manifest_paths(manifest: Path) -> list[Path]:
-    """First tab-separated column of each non-empty, non-comment line; relative to the manifest."""
-    paths = []
-    for line in manifest.read_text().splitlines():
-        field = line.split("\t")[0].strip()
-        if not field or field.startswith("#"):
-            continue
-        path = Path(field) if Path(field).is_absolute() else manifest.parent / field
-        if not paths and not path.exists() and path.suffix.lower() not in AUDIO_SUFFIXES:
-            continue  # a header row such as "path\tspeaker"
-        paths.append(path)
-    return paths
+def default_conditions() -> list[NeuralCondition]:
+    """Every shipped tier, the registry's order."""
+    from nwcodec.zoo import all_tiers
 
-
-def collect_inputs(inputs: Iterable[str | Path]) -> list[Path]:
-    """Expand files, directories (recursive) and manifests into a sorted list of audio files.
-
-    Raises FileNotFoundError for a missing input or a manifest entry that does not exist, and
-    ValueError when nothing is found.
-    """
-    files: list[Path] = []
-    for item in map(Path, inputs):
-        if item.is_dir():
-            files += sorted(p for p in item.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES)
-        elif item.suffix.lower() in MANIFEST_SUFFIXES and item.is_file():
-            listed = _manifest_paths(item)
-            missing = [p for p in listed if not p.is_file()]
-            if missing:
-                raise FileNotFoundError(
-                    f"{item}: {len(missing)} missing file(s), e.g. {missing[0]}"
-                )
-            files += listed
-        elif item.is_file():
-            files.append(item)
-        else:
-            raise FileNotFoundError(f"no such file or directory: {item}")
-    if not files:
-        raise ValueError("no audio files found in the inputs")
-    return list(dict.fromkeys(files))
-
-
-def load_audio(path: Path, sr: int = SAMPLE_RATE) -> np.ndarray:
-    """Read a file as mono float64 at ``sr`` (channels averaged)."""
-    import soundfile as sf
-
-    audio, file_sr = sf.read(str(path), dtype="float64", always_2d=True)
-    return resample(audio.mean(axis=1), file_sr, sr)
+    return [NeuralCondition(t.name) for t in all_tiers()]
 
 
 def score_pair(condition: Condition, path: Path, metrics: Sequence[str]) -> dict[str, Any]:
@@ -137,7 +129,7 @@ def score_pair(condition: Condition, path: Path, metrics: Sequence[str]) -> dict
         "family": family_of(condition),
     }
     try:
-        ref = load_audio(path)
+        ref = read_mono(path, SAMPLE_RATE, dtype="float64")
         decoded, nbytes = condition.roundtrip(ref, SAMPLE_RATE)
     except Exception as e:  # one bad file or codec failure must not stop a 4000-pair run
         return {**row, **{m: math.nan for m in ("kbps", *metrics)}, "error": f"{e}"}
@@ -151,13 +143,10 @@ def score_pair(condition: Condition, path: Path, metrics: Sequence[str]) -> dict
 
 
 def single_thread() -> None:
-    # Two worker processes share two cores: keep any torch model single-threaded.
-    try:
-        import torch
-
+    """Worker start-up: keep torch (if the parent loaded it) to one thread per process."""
+    torch = sys.modules.get("torch")
+    if torch is not None:
         torch.set_num_threads(1)
-    except ImportError:
-        pass
 
 
 def run(
@@ -218,7 +207,7 @@ def summarize(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     for name, entry in summary.items():
         mine = [r for r in rows if r["condition"] == name]
         entry["n"] = len(mine)
-        for key, _ in SUMMARY_COLUMNS:
+        for key, _, _ in SUMMARY_COLUMNS:
             mean, half, valid = mean_ci95([r.get(key, math.nan) for r in mine])
             entry[key] = {"mean": mean, "ci95": half, "n_valid": valid}
     return list(summary.values())
@@ -236,14 +225,29 @@ def _cell(stat: dict[str, Any], n: int) -> str:
     return text
 
 
+def _arrow(higher_is_better: bool) -> str:
+    return "↑" if higher_is_better else "↓"
+
+
 def format_table(summary: Sequence[dict[str, Any]]) -> str:
-    """Markdown table: mean ± 95 % CI per condition (NaN counts noted)."""
-    header = ["condition", "n"] + [h for _, h in SUMMARY_COLUMNS]
+    """Markdown table: per condition the mean and, where n ≥ 2, the 95 % CI (NaN counts noted);
+    a last line says what the numbers are and which direction is better."""
+    header = ["condition", "n"] + [f"{h} {_arrow(up)}" for _, h, up in SUMMARY_COLUMNS]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for s in summary:
-        cells = [s["label"], str(s["n"])] + [_cell(s[k], s["n"]) for k, _ in SUMMARY_COLUMNS]
+        cells = [s["label"], str(s["n"])] + [_cell(s[k], s["n"]) for k, _, _ in SUMMARY_COLUMNS]
         lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    return "\n".join(lines) + "\n\n" + _legend(summary)
+
+
+def _legend(summary: Sequence[dict[str, Any]]) -> str:
+    ns = sorted({s["n"] for s in summary})
+    if ns == [1]:
+        what = "n = 1 file: single scores, no confidence interval"
+    else:
+        what = (f"mean ± 95 % CI (Student t) over n = {'/'.join(map(str, ns))} files; "
+                "no CI where n = 1")
+    return f"{what}. ↑ higher is better, ↓ lower is better."
 
 
 def write_csv(rows: Sequence[dict[str, Any]], path: Path) -> None:
@@ -282,29 +286,38 @@ def _json_safe(obj: Any) -> Any:
 
 
 def plot_rate_quality(summary: Sequence[dict[str, Any]], out_dir: Path) -> list[Path]:
-    """One PNG per metric (PESQ-WB, ViSQOL) vs mean actual kbit/s, one line per family."""
+    """One PNG per metric (PESQ-WB, ViSQOL) vs mean actual kbit/s: one line per family, each
+    nwcodec tier labelled at its point, error bars (95 % CI) only where n ≥ 2."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    ns = sorted({s["n"] for s in summary})
+    spread = "n = 1 file, no CI" if ns == [1] else f"mean ± 95 % CI, n = {'/'.join(map(str, ns))}"
     paths = []
     for key, title in (("pesq_wb", "PESQ-WB"), ("visqol_speech", "ViSQOL (speech)")):
         fig, ax = plt.subplots(figsize=(6.4, 4.4))
         for family in dict.fromkeys(s["family"] for s in summary):
             points = sorted(
-                (s["kbps"]["mean"], s[key]["mean"], s[key]["ci95"])
+                (s["kbps"]["mean"], s[key]["mean"], s[key]["ci95"], s["label"])
                 for s in summary
                 if s["family"] == family
                 and not math.isnan(s["kbps"]["mean"])
                 and not math.isnan(s[key]["mean"])
             )
-            if points:
-                x, y, err = (np.array(v) for v in zip(*points, strict=True))
-                ax.errorbar(x, y, yerr=np.nan_to_num(err), marker="o", capsize=3, label=family)
+            if not points:
+                continue
+            x, y, err = (np.array(v, dtype=np.float64) for v in list(zip(*points, strict=True))[:3])
+            yerr = None if np.isnan(err).all() else np.nan_to_num(err)
+            ax.errorbar(x, y, yerr=yerr, marker="o", capsize=3, label=family)
+            if family == NeuralCondition.family:
+                for px, py, _, label in points:
+                    ax.annotate(label, (px, py), textcoords="offset points", xytext=(4, -12),
+                                fontsize=8)
         ax.set_xlabel("actual bitrate (kbit/s)")
-        ax.set_ylabel(title)
-        ax.set_title(f"{title} vs bitrate (mean ± 95 % CI)")
+        ax.set_ylabel(f"{title} (higher is better)")
+        ax.set_title(f"{title} vs bitrate ({spread})")
         ax.grid(True, alpha=0.3)
         ax.legend()
         fig.tight_layout()
@@ -337,7 +350,7 @@ def compare(
     ``reuse``: per-file rows of an earlier run (:func:`read_csv`); conditions found there are
     not run again for those files (a changed tier must be re-run under a new name or without
     ``reuse``)."""
-    start = time.perf_counter()
+    clock = Clock().start()
     wanted = {str(f) for f in files}
     names = {c.name for c in conditions}
     kept = [r for r in reuse if r["file"] in wanted and r["condition"] in names]
@@ -355,4 +368,4 @@ def compare(
         (out_dir / "summary.json").write_text(json.dumps(_json_safe(summary), indent=2) + "\n")
         outputs = [out_dir / n for n in ("per_file.csv", "summary.md", "summary.json")]
         outputs += plot_rate_quality(summary, out_dir)
-    return Comparison(rows, summary, time.perf_counter() - start, outputs)
+    return Comparison(rows, summary, clock.stop().wall, outputs)

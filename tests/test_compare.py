@@ -1,4 +1,4 @@
-"""eval.compare and the `compare` click command."""
+"""nwcodec.compare and the `compare` click command."""
 
 import json
 import math
@@ -11,8 +11,12 @@ import soundfile as sf
 from click.testing import CliRunner
 
 from cli.compare import compare as compare_cmd
-from eval import baselines as B
-from eval import compare as C
+from nwcodec import baselines as B
+from nwcodec import compare as C
+from nwcodec.corpus import collect_audio
+from tests.extras import requires_eval
+
+pytestmark = requires_eval
 
 SR = 16000
 
@@ -53,15 +57,15 @@ class Broken:
 
 
 def test_collect_inputs_dirs_files_and_manifests(tmp_path, wavs):
-    assert C.collect_inputs([tmp_path]) == sorted(wavs)
+    assert collect_audio([tmp_path]) == sorted(wavs)
     manifest = tmp_path / "list.tsv"
     manifest.write_text("path\tspeaker\n# comment\nsub/b.flac\tS1\n\n" + f"{wavs[0]}\tS2\n")
-    assert C.collect_inputs([manifest, wavs[0]]) == [wavs[1], wavs[0]]
+    assert collect_audio([manifest, wavs[0]]) == [wavs[1], wavs[0]]
     with pytest.raises(FileNotFoundError, match="nope.wav"):
-        C.collect_inputs([tmp_path / "nope.wav"])
+        collect_audio([tmp_path / "nope.wav"])
     manifest.write_text("missing.wav\n")
     with pytest.raises(FileNotFoundError, match="1 missing"):
-        C.collect_inputs([manifest])
+        collect_audio([manifest])
 
 
 def test_run_scores_rows_and_survives_failing_condition(wavs):
@@ -156,6 +160,7 @@ def test_cli_single_file_prints_table(wavs):
     ok, reason = B.Opus.available()
     if not ok:
         pytest.skip(reason)
-    result = _run_cli([str(wavs[0]), "--baselines", "opus:24", "--workers", "1"])
+    result = _run_cli([str(wavs[0]), "--tiers", "", "--baselines", "opus:24", "--workers", "1",
+                       "--out", str(wavs[0].parent / "out")])
     assert result.exit_code == 0, result.output
     assert "| Opus 24k | 1 |" in result.output
