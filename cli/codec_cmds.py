@@ -257,21 +257,7 @@ def _worker_init() -> None:
             signal.signal(getattr(signal, name), _worker_signal)
     import torch
 
-    torch.set_num_threads(1)  # see _one_thread
-
-
-@contextlib.contextmanager
-def _one_thread() -> Iterator[None]:
-    """Directory mode codes files in parallel, not one file on several threads: torch's
-    thread pool would only contend with the other jobs (the bytes do not depend on it)."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
+    torch.set_num_threads(1)  # the jobs share the cores (see _run)
 
 
 def _call(task: tuple[Callable[..., Result], tuple[Any, ...]]) -> Result:
@@ -311,7 +297,11 @@ def _run(fn: Callable[..., Result], pairs: list[tuple[str, str]], args: tuple[An
             click.echo(result.line(), err=True)
 
     if jobs == 1 or len(tasks) == 1:
-        with _one_thread() if batch else contextlib.nullcontext():
+        from nwcodec.bench import one_thread
+
+        # directory mode codes files in parallel, not one file on several threads (torch's
+        # pool would only contend with the other jobs); the bytes do not depend on it
+        with one_thread() if batch else contextlib.nullcontext():
             for task_fn, task_args in tasks:
                 inp = task_args[0]
                 show = not quiet and not batch and sys.stderr.isatty()
