@@ -19,7 +19,9 @@ from nwcodec.corpus import DATA_ENV, DEFAULT_DATA
 @click.option("--data", "-d", type=click.Path(file_okay=False, path_type=Path),
               envvar=DATA_ENV, default=DEFAULT_DATA, show_default=True, show_envvar=True,
               help="Data directory; the recipe's manifest path is relative to it.")
-def train(recipe: str, workdir: str, out: str, data: Path) -> None:
+@click.option("--layers", "-l", type=click.IntRange(min=1),
+              help="Train and export only the first N stages (rerun without it to go on).")
+def train(recipe: str, workdir: str, out: str, data: Path, layers: int | None) -> None:
     """Train the tier described by RECIPE (JSON), resuming from WORKDIR's checkpoint."""
     from nwcodec.train.trainer import Recipe, Trainer
 
@@ -29,5 +31,9 @@ def train(recipe: str, workdir: str, out: str, data: Path) -> None:
         format="%(asctime)s %(message)s",
         handlers=[logging.StreamHandler(), logging.FileHandler(Path(workdir) / "train.log")],
     )
-    digest = Trainer(Recipe.load(recipe, data), workdir).run(Path(out))
+    trainer = Trainer(Recipe.load(recipe, data), workdir)
+    if layers is not None and layers > len(trainer.recipe.stages):
+        raise click.BadParameter(f"the recipe has {len(trainer.recipe.stages)} stages",
+                                 param_hint="--layers")
+    digest = trainer.run(Path(out), layers)
     click.echo(f"{out} sha256 {digest}")

@@ -231,6 +231,18 @@ class CascadeModel(nn.Module):
         torch.save(blob, buf)
         Path(path).write_bytes(buf.getvalue())
 
+    def prefix(self, layers: int) -> CascadeModel:
+        """A new cascade of this one's LPC stage and first ``layers`` stages (weights copied,
+        tables not: call :meth:`update` after calibrating)."""
+        config = self.config_dict()
+        model = CascadeModel.from_config({"lpc": config["lpc"],
+                                          "stages": config["stages"][:layers]})
+        model.lpc.load_state_dict(self.lpc.state_dict())
+        for mine, theirs in zip(model.stages, self.stages, strict=False):
+            mine.load_state_dict(theirs.state_dict())
+        model.stage_scale.copy_(self.stage_scale[:layers])
+        return model
+
     @classmethod
     def from_config(cls, config: dict) -> CascadeModel:
         return cls(LpcConfig(**config["lpc"]),

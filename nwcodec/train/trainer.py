@@ -194,9 +194,10 @@ class Trainer:
         self.model.load_state_dict(ck["model"])
         return ck["stage"], ck["step"], ck
 
-    def train_stages(self, data: ChunkSet) -> None:
+    def train_stages(self, data: ChunkSet, layers: int | None = None) -> None:
+        """Train (or resume) stages up to ``layers`` (all by default)."""
         start_stage, start_step, ck = self._resume()
-        for k in range(start_stage, len(self.recipe.stages)):
+        for k in range(start_stage, layers or len(self.recipe.stages)):
             resume = ck if k == start_stage else {}
             self._train_stage(k, data, start_step if k == start_stage else 0, resume)
 
@@ -293,23 +294,27 @@ class Trainer:
         tmp.replace(self._checkpoint())
 
     @torch.no_grad()
-    def export(self, data: ChunkSet, out: Path) -> str:
+    def export(self, data: ChunkSet, out: Path, layers: int | None = None) -> str:
         """Count hard symbols of every stream over the training chunks (closed loop, as the
-        encoder runs), freeze the tables, save; return the file's SHA-256."""
-        self.model.eval()
-        self.model.reset_counts()
+        encoder runs), freeze the tables, save the first ``layers`` stages (all by default);
+        return the file's SHA-256."""
+        model = self.model.prefix(layers or self.model.num_layers)
+        model.eval()
+        model.reset_counts()
         for start in range(0, len(data), 64):
             batch = data.batch(np.arange(start, min(start + 64, len(data))))
-            self.model.calibrate(batch["residual"])
-        self.model.lpc.reset_counts(data.side_counts)
-        self.model.update()
-        self.model.save(out)
+            model.calibrate(batch["residual"])
+        model.lpc.reset_counts(data.side_counts)
+        model.update()
+        model.save(out)
         digest = hashlib.sha256(out.read_bytes()).hexdigest()
-        log.info("export: %s sha256 %s", out, digest)
+        log.info("export: %d layers to %s sha256 %s", model.num_layers, out, digest)
         return digest
 
-    def run(self, out: Path) -> str:
+    def run(self, out: Path, layers: int | None = None) -> str:
+        """Every phase, resuming where the work directory says; ``layers`` stops after that
+        many stages and exports them (a later run without it trains the rest)."""
         self.fit_lpc()
         data = self.chunks()
-        self.train_stages(data)
-        return self.export(data, out)
+        self.train_stages(data, layers)
+        return self.export(data, out, layers)

@@ -52,3 +52,24 @@ def test_init_refuses_a_mismatched_config(tmp_path):
     (base_dir / "bad.json").write_text(json.dumps(raw))
     with pytest.raises(ValueError, match="differ"):
         Trainer(Recipe.load(base_dir / "bad.json", base_dir), base_dir / "work2")
+
+
+def test_run_with_layers_exports_a_prefix_then_resumes_the_rest(tmp_path):
+    torch.manual_seed(0)
+    path = _recipe(tmp_path, 4)
+    raw = json.loads(path.read_text())
+    raw["stages"].append({"config": TINY, "target_kbps": 2.0, "steps": 4})
+    path.write_text(json.dumps(raw))
+    trainer = Trainer(Recipe.load(path, tmp_path), tmp_path / "work")
+    trainer.run(tmp_path / "one.pt", layers=1)
+    one = CascadeModel.from_file(tmp_path / "one.pt")
+    assert one.num_layers == 1
+    # the run stopped after stage 0: resuming trains stage 1 and exports both
+    Trainer(Recipe.load(path, tmp_path), tmp_path / "work").run(tmp_path / "two.pt")
+    two = CascadeModel.from_file(tmp_path / "two.pt")
+    assert two.num_layers == 2
+    for name, tensor in one.stages[0].state_dict().items():
+        assert torch.equal(tensor, two.stages[0].state_dict()[name]), name
+    # the prefix codes its one layer exactly as the full model codes its first
+    x = np.random.default_rng(1).standard_normal(16000).astype(np.float32) * 0.1
+    assert one.encode_chunk(x)[1][0] == two.encode_chunk(x)[1][0]
