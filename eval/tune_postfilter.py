@@ -78,7 +78,8 @@ def main() -> None:
     a = ap.parse_args()
     codec = Codec.load(a.tier)
     if a.weights:
-        codec = Codec(CascadeModel.from_file(a.weights), codec.tier)
+        model = CascadeModel.from_file(a.weights)
+        codec = Codec(model, dataclasses.replace(codec.tier, layers=model.num_layers))
     name = a.weights.stem if a.weights else a.tier
     cache = a.cache / f"{name}-L{a.layers or codec.tier.layers}"
     files = read_manifest(a.tsv)[a.first :: a.every][: a.n]
