@@ -97,7 +97,7 @@ TIERS: tuple[Tier, ...] = (
         sha256="2d5b6cfebd46cafe72a00aba25ccabdc4ee1dda4cd7bdd21166647ec3cb7593a",
         description="speech, 16 kHz: LPC + 2 residual autoencoders (HARP skip each); "
         "layer 0 = speech-16k-base",
-        quality="dev: PESQ-WB 2.79, ViSQOL 3.50 at 12.7 kbit/s (eval/REPORT.md)",
+        quality="dev: PESQ-WB 3.04, ViSQOL 3.48 at 12.7 kbit/s (with postfilter; MODEL_CARD.md)",
         postfilter=BassPostfilter(),
     ),
     Tier(
@@ -110,7 +110,7 @@ TIERS: tuple[Tier, ...] = (
         weights="speech16k-2d5b6cfe.pt",
         sha256="2d5b6cfebd46cafe72a00aba25ccabdc4ee1dda4cd7bdd21166647ec3cb7593a",
         description="speech, 16 kHz: the base layer of speech-16k (LPC + 1 residual autoencoder)",
-        quality="dev: PESQ-WB 2.28, ViSQOL 2.78 at 7.6 kbit/s (eval/REPORT.md)",
+        quality="dev: PESQ-WB 2.48, ViSQOL 2.77 at 7.6 kbit/s (with postfilter; MODEL_CARD.md)",
         postfilter=BassPostfilter(),
     ),
 )
