@@ -144,10 +144,8 @@ class Codec:
             if block.shape != (header.chunk_length(index), channels):
                 raise AudioError(f"block {index} has shape {block.shape}")
             for ch in range(channels):
-                side, payloads = self.model.encode_chunk(block[:, ch])
-                writer.write_chunk(
-                    Chunk(index, ch, block.shape[0], side, tuple(payloads[:nl]))
-                )
+                side, payloads = self.model.encode_chunk(block[:, ch], nl)
+                writer.write_chunk(Chunk(index, ch, block.shape[0], side, tuple(payloads)))
             if progress:
                 progress(block.shape[0])
         writer.close()

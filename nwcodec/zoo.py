@@ -71,6 +71,29 @@ class Tier:
 
 
 TEST_TIER_ID = 1
+DEFAULT_TIER = "speech-12kbps"
+# The speech ladder: one cascade whose first N layers make the N-th tier (nwc strip moves a
+# file down the ladder). Tiers are named by their nominal rate; MODEL_CARD.md has the actual.
+LADDER_WEIGHTS = "speech-ladder-20f81af0.pt"
+LADDER_SHA256 = "20f81af09b1372174fd54cd09ad631db5e88f6ee8b80971bad8e4c5e5cd4f3a0"
+
+
+def _ladder_tier(tier_id: int, kbps: int, layers: int, quality: str) -> Tier:
+    return Tier(
+        id=tier_id,
+        name=f"speech-{kbps}kbps",
+        sample_rate=16000,
+        chunk_samples=32000,
+        layers=layers,
+        nominal_kbps=float(kbps),
+        weights=LADDER_WEIGHTS,
+        sha256=LADDER_SHA256,
+        description=f"speech, 16 kHz: layers 1-{layers} of the speech ladder (LPC + "
+        f"{layers} residual autoencoder{'s' if layers > 1 else ''}, HARP skip each)",
+        quality=quality + " (with postfilter; MODEL_CARD.md)",
+        postfilter=BassPostfilter(),
+    )
+
 
 TIERS: tuple[Tier, ...] = (
     Tier(
@@ -95,10 +118,11 @@ TIERS: tuple[Tier, ...] = (
         nominal_kbps=12.7,
         weights="speech16k-2d5b6cfe.pt",
         sha256="2d5b6cfebd46cafe72a00aba25ccabdc4ee1dda4cd7bdd21166647ec3cb7593a",
-        description="speech, 16 kHz: LPC + 2 residual autoencoders (HARP skip each); "
-        "layer 0 = speech-16k-base",
+        description="retired 2026-11-30 (its files still decode): the same networks are layers "
+        "1-2 of the speech ladder, speech-12kbps",
         quality="dev: PESQ-WB 3.04, ViSQOL 3.48 at 12.7 kbit/s (with postfilter; MODEL_CARD.md)",
         postfilter=BassPostfilter(),
+        retired=True,
     ),
     Tier(
         id=3,
@@ -109,9 +133,20 @@ TIERS: tuple[Tier, ...] = (
         nominal_kbps=7.6,
         weights="speech16k-2d5b6cfe.pt",
         sha256="2d5b6cfebd46cafe72a00aba25ccabdc4ee1dda4cd7bdd21166647ec3cb7593a",
-        description="speech, 16 kHz: the base layer of speech-16k (LPC + 1 residual autoencoder)",
+        description="retired 2026-11-30 (its files still decode): the same network is layer 1 "
+        "of the speech ladder, speech-8kbps",
         quality="dev: PESQ-WB 2.48, ViSQOL 2.77 at 7.6 kbit/s (with postfilter; MODEL_CARD.md)",
         postfilter=BassPostfilter(),
+        retired=True,
+    ),
+    *(
+        _ladder_tier(*row)
+        for row in (
+            (4, 8, 1, "dev: PESQ-WB 2.48, ViSQOL 2.77 at 7.65 kbit/s"),
+            (5, 12, 2, "dev: PESQ-WB 3.04, ViSQOL 3.48 at 12.7 kbit/s"),
+            (6, 16, 3, "dev: PESQ-WB 3.41, ViSQOL 3.85 at 15.9 kbit/s"),
+            (7, 24, 4, "dev: PESQ-WB 3.66, ViSQOL 4.11 at 23.9 kbit/s"),
+        )
     ),
 )
 
@@ -121,13 +156,8 @@ def all_tiers(include_test: bool = False) -> list[Tier]:
 
 
 def default_tier() -> Tier:
-    """The tier used when none is named (API and ``nwc encode``): the first shipped one."""
-    shipped = all_tiers()
-    if not shipped:
-        raise UnknownTierError(
-            "no trained tier is shipped; pass --tier test-random for a machine test"
-        )
-    return shipped[0]
+    """The tier used when none is named (API and ``nwc encode``)."""
+    return get_tier(DEFAULT_TIER)
 
 
 def get_tier(key: str | int) -> Tier:

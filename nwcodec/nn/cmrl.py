@@ -185,18 +185,20 @@ class CascadeModel(nn.Module):
     # -- coding -----------------------------------------------------------------------------
 
     @torch.inference_mode()
-    def compress_residual(self, residual: Tensor) -> list[bytes]:
-        """Normalised residual (1, 1, T) -> one layer payload per stage."""
-        layers: list[bytes] = []
+    def compress_residual(self, residual: Tensor, layers: int | None = None) -> list[bytes]:
+        """Normalised residual (1, 1, T) -> one payload per stage, for the first ``layers``
+        stages (all by default: a tier that writes fewer never runs the stages above)."""
+        upto = self.num_layers if layers is None else layers
+        payloads: list[bytes] = []
 
         def step(k: int, stage: Stage, x: Tensor) -> Tensor | None:
             coded = stage.compress(x)
-            layers.extend(coded.strings)
+            payloads.extend(coded.strings)
             # the next stage codes what the decoder will lack
-            return stage.decompress(coded.strings, coded.shape) if k + 1 < self.num_layers else None
+            return stage.decompress(coded.strings, coded.shape) if k + 1 < upto else None
 
-        self.closed_loop(residual, step)
-        return layers
+        self.closed_loop(residual, step, upto=upto)
+        return payloads
 
     @torch.inference_mode()
     def decompress_residual(self, layers: list[bytes], length: int) -> Tensor:
@@ -205,10 +207,13 @@ class CascadeModel(nn.Module):
                                 lambda k, stage, _: stage.decompress([layers[k]], length),
                                 upto=len(layers))
 
-    def encode_chunk(self, x: np.ndarray) -> tuple[bytes, list[bytes]]:
-        """One channel's chunk (n,) -> (side information, one payload per layer)."""
+    def encode_chunk(self, x: np.ndarray, layers: int | None = None
+                     ) -> tuple[bytes, list[bytes]]:
+        """One channel's chunk (n,) -> (side information, one payload per layer, for the
+        first ``layers`` layers; all by default)."""
         side, an = self.lpc.compress(x)
-        return side.strings[0], self.compress_residual(torch.from_numpy(an.residual)[None, None])
+        residual = torch.from_numpy(an.residual)[None, None]
+        return side.strings[0], self.compress_residual(residual, layers)
 
     def decode_chunk(self, side: bytes, layers: list[bytes], n: int) -> np.ndarray:
         """Inverse of :meth:`encode_chunk` using the first ``len(layers)`` layers."""
