@@ -399,7 +399,7 @@ def decode(src: str, dst: str, layers: int | None, sample_rate: int | None, conc
 def tiers(show_all: bool) -> None:
     """List the tiers: id, name, rate, bitrate, layers, delay, quality (from the registry;
     `nwc bench` gives speed, memory and parameters)."""
-    rows = all_tiers(include_test=show_all)
+    rows = all_tiers(include_test=show_all, include_retired=show_all)
     if not rows:
         click.echo("no trained tier is shipped yet (see `nwc tiers --all` for the test tier)")
         return
@@ -408,7 +408,8 @@ def tiers(show_all: bool) -> None:
                f"{'delay ms':>8}  quality / note")
     for t in rows:
         name = t.name + (" *" if t.id == default else "")
+        note = t.description if t.retired else t.quality or t.description
         click.echo(f"{t.id:>4}  {name:<16} {t.sample_rate:>6} {t.nominal_kbps:>7.2f} "
-                   f"{t.layers:>6} {t.delay_ms:>8.1f}  {t.quality or t.description}")
+                   f"{t.layers:>6} {t.delay_ms:>8.1f}  {note}")
     if default is not None:
         click.echo("* the default tier (encode without --tier or --bitrate)")

@@ -90,7 +90,7 @@ def _ladder_tier(tier_id: int, kbps: int, layers: int, quality: str) -> Tier:
         sha256=LADDER_SHA256,
         description=f"speech, 16 kHz: layers 1-{layers} of the speech ladder (LPC + "
         f"{layers} residual autoencoder{'s' if layers > 1 else ''}, HARP skip each)",
-        quality=quality + " (with postfilter; MODEL_CARD.md)",
+        quality=quality + " (with postfilter; MODEL_CARD_speech_ladder.md)",
         postfilter=BassPostfilter(),
     )
 
@@ -151,8 +151,10 @@ TIERS: tuple[Tier, ...] = (
 )
 
 
-def all_tiers(include_test: bool = False) -> list[Tier]:
-    return [t for t in TIERS if (include_test or not t.is_test) and not t.retired]
+def all_tiers(include_test: bool = False, include_retired: bool = False) -> list[Tier]:
+    """The shipped tiers (optionally also the test tier and the retired ones)."""
+    return [t for t in TIERS
+            if (include_test or not t.is_test) and (include_retired or not t.retired)]
 
 
 def default_tier() -> Tier:

@@ -306,3 +306,15 @@ def test_bench_command_reports_every_requested_tier():
         split["encoder"], split["decoder"], split["shared"])
     table = CliRunner().invoke(bench, ["-t", "test-random", "-s", "1"])
     assert table.exit_code == 0 and "test-random" in table.stdout
+
+
+def test_tiers_lists_retired_tiers_only_with_all():
+    from nwcodec.zoo import TIERS
+
+    retired = [t for t in TIERS if t.retired]
+    assert retired  # ids 2 and 3 since the speech ladder
+    shown = run("tiers").stdout
+    shown_all = run("tiers", "--all").stdout
+    for tier in retired:
+        assert f" {tier.name} " not in shown
+        assert f" {tier.name} " in shown_all
