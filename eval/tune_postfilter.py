@@ -48,12 +48,12 @@ def decoded(files: list[Path], codec: Codec, layers: int | None, cache: Path
     return pairs, bits / seconds / 1000
 
 
-def score(pairs, pf: BassPostfilter | None, visqol: bool) -> dict[str, float]:
+def score(pairs, pf: BassPostfilter | None, visqol: bool, chunk: int) -> dict[str, float]:
     out = {"pesq": [], "visqol": []}
     for x, y in pairs:
         z = y if pf is None else np.concatenate(
-            [pf(c, 16000) for c in np.split(y, np.arange(32000, len(y), 32000))]
-        )  # per 2 s chunk, as the decoder applies it
+            [pf(c, 16000) for c in np.split(y, np.arange(chunk, len(y), chunk))]
+        )  # chunk by chunk, as the decoder applies it
         out["pesq"].append(float(pesq_wb(x, z, 16000)))
         if visqol:
             out["visqol"].append(float(visqol_speech(x, z, 16000)))
@@ -95,7 +95,7 @@ def main() -> None:
     for pf in settings:
         label = "off" if pf is None else ", ".join(
             f"{f.name}={getattr(pf, f.name)}" for f in dataclasses.fields(pf)[:3])
-        res = score(pairs, pf, a.visqol)
+        res = score(pairs, pf, a.visqol, codec.chunk_samples)
         print(f"| {label} | " + " | ".join(f"{k} {v:.3f}" for k, v in res.items()) + " |",
               flush=True)
 
