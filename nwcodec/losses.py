@@ -171,6 +171,12 @@ class CodecLoss(nn.Module):
         self.weights = weights or LossWeights()
         self.stft = stft or MultiResolutionSTFTLoss(sr)
 
+    def mask(self, x: torch.Tensor) -> torch.Tensor | None:
+        """The PAM-1 mask of reference ``x`` (no gradient), or None if no term uses it: to
+        compute once when several signals are compared with the same reference."""
+        w = self.weights
+        return pam1.global_threshold_torch(x, self.sr, self.hop) if w.priority or w.nmr else None
+
     def forward(
         self, x_hat: torch.Tensor, x: torch.Tensor, mask_db: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -180,7 +186,7 @@ class CodecLoss(nn.Module):
             terms["mel"] = self.stft(x_hat, x)
         if w.priority or w.nmr:
             if mask_db is None:
-                mask_db = pam1.global_threshold_torch(x, self.sr, self.hop)
+                mask_db = self.mask(x)
             if w.priority:
                 terms["priority"] = priority_weighted_loss(x_hat, x, mask_db, self.hop)
             if w.nmr:
