@@ -101,7 +101,9 @@ class Recipe:
     threads: int = 2
     # Warm start: {"weights": FILE, "stages": N} loads the LPC stage and the first N stages
     # from a weights file (their configs must match the recipe's first N) and trains only
-    # the stages above them, so a new CMRL layer is added on top of a shipped model.
+    # the stages above them, so a new CMRL layer is added on top of a shipped model. With
+    # "fine_tune": true the loaded stages are only starting points and train again from
+    # stage 0 (e.g. a lower-rate tier started from a higher tier's base layer).
     init: dict = field(default_factory=dict)
     joint: JointPlan | None = None
 
@@ -161,7 +163,8 @@ class Trainer:
             {"lpc": lpc_cfg.to_dict(), "stages": [s.config for s in recipe.stages]}
         )
         self.loss = CodecLoss(lpc_cfg.sample_rate, LossWeights(**recipe.loss))
-        self.first_stage = self._warm_start() if recipe.init else 0
+        loaded = self._warm_start() if recipe.init else 0
+        self.first_stage = 0 if recipe.init.get("fine_tune") else loaded
         self.files = read_manifest(recipe.train_tsv)
         if recipe.train_files:
             self.files = self.files[: recipe.train_files]
