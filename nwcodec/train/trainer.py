@@ -289,7 +289,7 @@ class Trainer:
                              done=torch.from_numpy(done[idx])[:, None])
             x_hat = _speech(self.model, out.residual_hat, batch["a_sub"], batch["gain"])
             x_ref = torch.from_numpy(reference[idx])
-            dist, terms = self.loss(x_hat, x_ref)
+            dist, terms = self.loss(x_hat, x_ref, a_sub=batch["a_sub"])
             seconds = batch["residual"].shape[0] * batch["residual"].shape[-1] / sr
             bps = out.bits[-1] / seconds  # stage k's: the only stage that ran
             loss = dist + ctrl.lam * bps + rec.penalty_weight * out.penalty
@@ -342,7 +342,8 @@ class Trainer:
             mask = self.loss.mask(x_ref)
             out = self.model(batch["residual"], mode="ste")
             dists = torch.stack([
-                self.loss(_speech(self.model, r, batch["a_sub"], batch["gain"]), x_ref, mask)[0]
+                self.loss(_speech(self.model, r, batch["a_sub"], batch["gain"]), x_ref, mask,
+                          batch["a_sub"])[0]
                 for r in out.prefixes
             ])
             seconds = rec.batch * batch["residual"].shape[-1] / self.model.sample_rate
