@@ -86,7 +86,10 @@ def _is_torch(x: object) -> bool:
 def _pad_last(x: Array, left: int, right: int) -> Array:
     if _is_torch(x):
         return torch.nn.functional.pad(x, (left, right))
-    return np.pad(x, [(0, 0)] * (x.ndim - 1) + [(left, right)])
+    # np.pad's generic machinery costs more than the arithmetic in lsf_to_lpc's loops
+    out = np.zeros(x.shape[:-1] + (left + x.shape[-1] + right,), dtype=x.dtype)
+    out[..., left : left + x.shape[-1]] = x
+    return out
 
 
 def _stack(xs: list, axis: int = -1) -> Array:

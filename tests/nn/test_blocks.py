@@ -73,3 +73,21 @@ def test_pointwise_conv_matches_plain_conv():
     ref = nn.functional.conv1d(x, conv.weight, conv.bias)
     assert torch.allclose(conv(x), ref, atol=1e-6)
     assert conv.spans() == []
+
+
+@pytest.mark.parametrize("dilation", [1, 2, 4])
+@pytest.mark.parametrize("batch", [1, 3])
+def test_inference_fast_paths_match_plain_conv(dilation, batch):
+    """Without gradient, depthwise and single-item 1x1 convs take their own arithmetic
+    (blocks.Conv); it must agree with torch's convolution (bit-exactly on the machine the
+    golden streams were made on: tests/test_golden.py checks that)."""
+    depthwise, pointwise = Conv(6, 6, 5, dilation, groups=6), Conv(6, 4, 1)
+    x = torch.randn(batch, 6, 40)
+    with torch.no_grad():
+        fast = depthwise(x), pointwise(x)
+    ref = (nn.functional.conv1d(x, depthwise.weight, depthwise.bias, padding=2 * dilation,
+                                dilation=dilation, groups=6),
+           nn.functional.conv1d(x, pointwise.weight, pointwise.bias))
+    for got, want in zip(fast, ref, strict=True):
+        assert got.shape == want.shape
+        assert torch.allclose(got, want, atol=1e-6)
