@@ -247,11 +247,14 @@ def rms_db(audio: np.ndarray) -> float:
 
 def package_versions(packages: Iterable[str]) -> dict[str, str]:
     """Installed versions by dpkg-query ("?" where it cannot tell)."""
-    out = {}
-    for p in packages:
+    out = dict.fromkeys(packages, "?")
+    if not shutil.which("dpkg-query"):
+        return out
+    for p in out:
         done = subprocess.run(["dpkg-query", "-W", "-f=${Version}", p],
                               capture_output=True, text=True)
-        out[p] = done.stdout.strip() if done.returncode == 0 and done.stdout else "?"
+        if done.returncode == 0 and done.stdout:
+            out[p] = done.stdout.strip()
     return out
 
 
