@@ -95,7 +95,8 @@ SOURCES = {
         Source(
             "wesnoth", ("wesnoth-1.16-music",), "GPL-2.0-or-later",
             "Battle for Wesnoth 1.16 soundtrack (orchestral), Ogg Vorbis decoded: a lossy "
-            "source; copyright: /usr/share/doc/wesnoth-1.16-music/copyright",
+            "source, little above 16-18 kHz; copyright: "
+            "/usr/share/doc/wesnoth-1.16-music/copyright",
             "*.ogg",
         ),
         Source(
