@@ -1,16 +1,20 @@
 """The music corpus: 44.1 kHz stereo FLAC tracks from Debian packages and seeded songs,
 split by track into train and validation manifests.
 
-    python -m nwcodec.corpus_music [--out DIR] [--sources wesnoth,openmsx,blupi,generated]
+    python -m nwcodec.corpus_music [--out DIR] [--sources wesnoth,openmsx,generated]
         [--generated N] [--val-fraction 0.15]
 
-Sources: the Wesnoth soundtrack (Ogg Vorbis, decoded), the OpenMSX and Planet Blupi MIDI
-music and songs from :mod:`nwcodec.midi` (rendered with fluidsynth and the FluidR3 GM
-SoundFont). DIR (default: ``music`` in :func:`nwcodec.corpus.data_dir`) receives
-``SOURCE/TRACK.flac``, ``train.tsv`` and ``val.tsv`` (columns: path, source, licence, seconds;
-read by :func:`nwcodec.corpus.read_manifest`) and a README with the licences and the counts.
-Whole tracks go to validation (never trained on), chosen per source by a hash of the track's
-name. A rerun skips the tracks already built; the manifests and README are rewritten.
+Sources: the Wesnoth soundtrack (Ogg Vorbis, decoded), the OpenMSX MIDI music and songs from
+:mod:`nwcodec.midi` (rendered with fluidsynth and the FluidR3 GM SoundFont). DIR (default:
+``music`` in :func:`nwcodec.corpus.data_dir`) receives ``SOURCE/TRACK.flac``, ``train.tsv``
+and ``val.tsv`` (columns: path, source, licence, seconds; read by
+:func:`nwcodec.corpus.read_manifest`) and a README with the licences and the counts. Whole
+tracks go to validation (never trained on), chosen per source by a hash of the track's name.
+A rerun skips the tracks already built; the manifests and README are rewritten. Changing
+``--generated`` or ``--val-fraction`` changes the split: keep them for a whole campaign.
+
+Planet Blupi's MIDI music (Debian's planetblupi-music-midi) is left out: its ten files are
+2-3 minute loops repeated to 10-29 minutes (163 minutes in all).
 """
 
 from __future__ import annotations
@@ -55,7 +59,6 @@ GENERATED_SECONDS = (45.0, 120.0)
 PROBES: dict[str, str] = {
     "wesnoth-1.16-music": "/usr/share/games/wesnoth/1.16/data/core/music",
     "openttd-openmsx": "/usr/share/games/openttd/baseset/openmsx",
-    "planetblupi-music-midi": "/usr/share/planetblupi/music",
     "fluidsynth": "fluidsynth",
     "fluid-soundfont-gm": str(SOUNDFONT),
 }
@@ -103,12 +106,6 @@ SOURCES = {
             "openmsx", ("openttd-openmsx",) + RENDERING, "GPL-2.0-only",
             "OpenMSX, the OpenTTD music set (MIDI, jazz, blues, ragtime, pop), rendered; "
             "copyright: /usr/share/doc/openttd-openmsx/copyright",
-            "*.mid",
-        ),
-        Source(
-            "blupi", ("planetblupi-music-midi",) + RENDERING, "GPL-3.0-or-later",
-            "Planet Blupi game music (MIDI), rendered; copyright: "
-            "/usr/share/doc/planetblupi-music-midi/copyright",
             "*.mid",
         ),
         Source(
