@@ -168,6 +168,21 @@ TIERS: tuple[Tier, ...] = (
             (12, 32, 5, "dev: PESQ-WB 3.96, ViSQOL 4.20 at 31.9 kbit/s"),
         )
     ),
+    Tier(
+        id=13,
+        name="speech-6kbps",
+        sample_rate=16000,
+        chunk_samples=32000,
+        layers=1,
+        nominal_kbps=6.0,
+        weights="speech-6kbps-22e0e073.pt",
+        sha256="22e0e073ea51cb0dbb407f23438b8c84c732ef91cdd7780fdd5348ea5988d49d",
+        description="speech, 16 kHz: LPC + one residual autoencoder with a HARP skip, its own "
+        "model (not a ladder prefix: a refinement layer on it would cost more than a new base)",
+        quality="dev: PESQ-WB 2.34, ViSQOL 2.65 at 5.97 kbit/s (with postfilter; "
+        "MODEL_CARD_speech_6kbps.md)",
+        postfilter=BassPostfilter(),
+    ),
 )
 
 

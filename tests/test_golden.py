@@ -24,7 +24,8 @@ EXCERPT = slice(16000, 32000)  # the 1 s of sample.flac the golden streams were 
 TOLERANCE = 1e-4
 TIERS = ["speech-16k", "speech-16k-base",  # retired, but their files must still decode
          "speech-8kbps-v1", "speech-12kbps-v1", "speech-16kbps-v1", "speech-24kbps-v1",
-         "speech-8kbps", "speech-12kbps", "speech-16kbps", "speech-24kbps", "speech-32kbps"]
+         "speech-6kbps", "speech-8kbps", "speech-12kbps", "speech-16kbps", "speech-24kbps",
+         "speech-32kbps"]
 
 
 def _sample() -> np.ndarray:
