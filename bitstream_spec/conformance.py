@@ -2,10 +2,11 @@
 
 Each vector ``NAME.nwc`` in ``vectors/`` comes with ``NAME.json`` holding the integer tables
 and, per chunk, its flags and per layer the symbol streams that were coded (``v2_*``: format
-2.0, with chunks of no layers, silent, stationary and mid/side chunks; the others 1.0). A conforming implementation
-parses the container, range-decodes every layer with the listed tables and gets exactly those
-symbols back. ``vectors/invalid/*.nwc`` must be refused with the error class named in
-``invalid/expected.json``. Run ``python bitstream_spec/conformance.py`` to check this package.
+2.0, with chunks of no layers, silent, stationary and mid/side chunks; the others 1.0). A
+conforming implementation parses the container, range-decodes every layer with the listed
+tables and gets exactly those symbols back. ``vectors/invalid/*.nwc`` must be refused with
+the error class named in ``invalid/expected.json``. Run ``python bitstream_spec/conformance.py``
+to check this package.
 """
 
 from __future__ import annotations

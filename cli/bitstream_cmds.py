@@ -16,8 +16,8 @@ from nwcodec.zoo import tier_name
 def _print_text(s: dict) -> None:
     h = s["header"]
     click.echo(
-        f"nwc format {h['format_major']}.{h['format_minor']}  tier {h['tier_id']} ({tier_name(h['tier_id'])})  "
-        f"model {h['model_hash']}\n"
+        f"nwc format {h['format_major']}.{h['format_minor']}  "
+        f"tier {h['tier_id']} ({tier_name(h['tier_id'])})  model {h['model_hash']}\n"
         f"{h['channels']} ch  {h['sample_rate']} Hz (original {h['original_sample_rate']} Hz)  "
         f"{h['total_samples']} samples = {h['seconds']:.3f} s  "
         f"chunks of {h['chunk_samples']} samples\n"

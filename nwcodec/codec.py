@@ -38,13 +38,13 @@ from nwcodec.audio import (
     write_audio,
 )
 from nwcodec.bitstream import (
+    FLAG_MID,
+    FLAG_SIDE,
+    FLAG_STATIONARY,
     MAX_SAMPLE_RATE,
     MIN_SAMPLE_RATE,
     BitstreamReader,
     BitstreamWriter,
-    FLAG_MID,
-    FLAG_SIDE,
-    FLAG_STATIONARY,
     Chunk,
     CorruptError,
     StreamHeader,

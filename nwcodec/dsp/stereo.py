@@ -25,7 +25,7 @@ def from_mid_side(mid: np.ndarray, side: np.ndarray) -> tuple[np.ndarray, np.nda
 
 
 def _weaker_share(a: np.ndarray, b: np.ndarray) -> float:
-    ea, eb = float(np.sum(np.square(a, dtype=np.float64))), float(np.sum(np.square(b, dtype=np.float64)))
+    ea, eb = (float(np.sum(np.square(v, dtype=np.float64))) for v in (a, b))
     return min(ea, eb) / max(ea, eb) if max(ea, eb) > 0 else 1.0
 
 
