@@ -3,6 +3,7 @@ nominal rate on non-speech and speech inputs, and on the speech dev set.
 
     python -m eval.rate_control [--tiers speech-8kbps,...] [--music FILE] [--seconds 10]
         [--dev ../shared/data/speechocean762/dev.tsv --n 60 --pesq speech-12kbps]
+        [--out eval/REPORT_rate_control.md]
 
 Inputs (all synthetic except the music file and the speech sample): ``--music`` (a 10-s excerpt
 of any audio file from 30 s in, e.g. a Vorbis track of Debian's ``wesnoth-1.16-music``; without
@@ -11,13 +12,18 @@ stereo (speech in the left channel, a tone in the right), speech left only with 
 right, white and pink noise, a log sweep, digital silence, near-silence (white noise at
 −60 dBFS) and ``nwcodec/data/sample.flac``. Prints a markdown table (kbit/s, and in brackets
 the ratio to nominal) and, with ``--dev``, each tier's rate over the first ``--n`` dev files
-and the PESQ-WB mean of the ``--pesq`` tiers.
+and the PESQ-WB mean of the ``--pesq`` tiers; ``--out`` also writes them, with the command
+and date, to a markdown file.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
 import importlib.resources
+import io
+import sys
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
@@ -25,9 +31,11 @@ import numpy as np
 import soundfile as sf
 
 from nwcodec.audio import read_audio, resample
+from nwcodec.bitstream import BitstreamReader
 from nwcodec.codec import Codec
 from nwcodec.corpus import read_manifest
 from nwcodec.metrics import pesq_wb
+from nwcodec.stream_info import summarise
 
 SR = 16000
 LADDER = "speech-8kbps,speech-12kbps,speech-16kbps,speech-24kbps"
@@ -129,23 +137,33 @@ def table(codecs: list[Codec], seconds: float, music: Path | None) -> str:
     return "\n".join(rows)
 
 
+def _records(data: bytes) -> Counter:
+    """Chunk records by coding, and those with layers by their layer count."""
+    s = summarise(BitstreamReader(io.BytesIO(data)))
+    return Counter({k: n for k, n in s["coding"].items() if k != "layers"}) + Counter(
+        {f"{len(c['layer_bytes'])} layers": 1 for c in s["chunks"] if c["coding"] == "layers"})
+
+
 def dev(codecs: list[Codec], tsv: Path, n: int, pesq_tiers: set[str]) -> str:
     files = read_manifest(tsv)[:n]
-    rows = ["| tier | nominal | actual kbit/s | ratio | PESQ-WB |", "|---|---|---|---|---|"]
+    rows = ["| tier | nominal | actual kbit/s | ratio | PESQ-WB | chunk records |",
+            "|---|---|---|---|---|---|"]
     for c in codecs:
-        bits, seconds, scores = 0, 0.0, []
+        bits, seconds, scores, records = 0, 0.0, [], Counter()
         for f in files:
             x, sr = sf.read(f, dtype="float32")
             data = c.encode(x, sr)
             bits += 8 * len(data)
             seconds += x.shape[0] / sr
+            records += _records(data)
             if c.tier.name in pesq_tiers:
                 y, _ = c.decode(data)
                 scores.append(float(pesq_wb(x, y[:, 0], sr)))
         rate = bits / seconds / 1000
         pesq = f"{np.nanmean(scores):.3f}" if scores else "–"
+        kinds = ", ".join(f"{k}: {records[k]}" for k in sorted(records))
         rows.append(f"| {c.tier.name} | {c.tier.nominal_kbps:g} | {rate:.2f} | "
-                    f"{rate / c.tier.nominal_kbps:.3f} | {pesq} |")
+                    f"{rate / c.tier.nominal_kbps:.3f} | {pesq} | {kinds} |")
     return f"{len(files)} files, {seconds:.0f} s\n\n" + "\n".join(rows)
 
 
@@ -158,13 +176,24 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=60)
     ap.add_argument("--pesq", default="speech-12kbps", help="tiers to score with PESQ-WB")
     ap.add_argument("--no-table", action="store_true", help="only the --dev figures")
+    ap.add_argument("--out", type=Path, help="also write the tables to this markdown file")
     a = ap.parse_args()
     codecs = [Codec.load(t) for t in a.tiers.split(",")]
+    parts = []
     if not a.no_table:
-        print(table(codecs, a.seconds, a.music))
+        parts.append(f"## Actual vs nominal kbit/s, {a.seconds:g}-s inputs\n\n"
+                     + table(codecs, a.seconds, a.music))
     if a.dev:
-        print()
-        print(dev(codecs, a.dev, a.n, set(a.pesq.split(","))))
+        parts.append(f"## Speech: {a.dev}\n\n" + dev(codecs, a.dev, a.n, set(a.pesq.split(","))))
+    text = "\n\n".join(parts)
+    print(text)
+    if a.out:
+        when = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+        command = "python -m eval.rate_control " + " ".join(sys.argv[1:])
+        a.out.write_text(f"# Rate control: actual vs nominal bitrate\n\n- Generated: {when}\n"
+                         f"- Command: `{command}`\n- kbit/s: file bytes × 8 / input duration "
+                         f"(container included); in brackets the ratio to the tier's nominal "
+                         f"rate\n\n{text}\n")
 
 
 if __name__ == "__main__":

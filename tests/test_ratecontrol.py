@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bitstream_spec.make_vectors import VECTORS
 from nwcodec.bitstream import (
     FLAG_MID,
     FLAG_SIDE,
@@ -24,6 +25,7 @@ from nwcodec.dsp.comfort_noise import comfort_noise
 from nwcodec.ratecontrol import END_RECORD_BYTES, RESERVE, LeakyBucket
 from nwcodec.stream_info import summarise
 from nwcodec.zoo import get_tier
+from tests.test_cli import assert_one_line_error, run
 from tests.test_codec import record_spans, speechlike
 
 SR = 16000
@@ -235,3 +237,16 @@ def test_real_ladder_tier_stays_within_nominal_on_a_stereo_tone(ladder):
     assert kbps(data, x.shape[0]) <= codec.tier.nominal_kbps * (1 + RESERVE)
     y, _ = codec.decode(data)
     assert y.shape == x.shape and np.all(np.mean(y**2, axis=0) > 0)
+
+
+@pytest.mark.parametrize("name, message", [
+    ("v2_mid_and_side", "flags 0x03 invalid"),
+    ("v2_mid_without_side", "side flag does not match channel 0's mid flag"),
+    ("v2_side_without_mid", "side flag does not match channel 0's mid flag"),
+    ("v2_side_on_channel_0", "channel 0 is flagged side"),
+    ("v2_stationary_with_layers", "stationary chunk must have side information and no layers"),
+    ("v2_too_many_layers", "declares 3 layers, header allows 0..2"),
+    ("v1_flag_bits", "declares 34 layers, header allows 1..2"),
+])
+def test_malformed_layer_byte_is_a_one_line_error(name, message):
+    assert_one_line_error(run("info", str(VECTORS / "invalid" / f"{name}.nwc")), message)
