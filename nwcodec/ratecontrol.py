@@ -15,8 +15,8 @@ bounded memory and the decoder needs nothing beyond each chunk record (SPEC §3.
    loudest channel (the side of near-mono mid/side) is *weak*: its side information, no
    layers (comfort noise that follows the envelope frame by frame).
 2. **Budget**, a leaky bucket. Each chunk adds its duration's worth of the nominal rate to the
-   bucket (capped at one chunk's worth plus the reserve); a chunk may spend what the bucket
-   holds. The bucket starts with the reserve, :data:`RESERVE` of the whole file's nominal
+   bucket (capped at two chunks' worth plus the reserve, so what quiet chunks save is spent
+   soon after, and no chunk spends more than that); a chunk may spend what the bucket holds. The bucket starts with the reserve, :data:`RESERVE` of the whole file's nominal
    bytes but at most one chunk's worth, less the header and end record. So a file's bytes
    never exceed ``(1 + RESERVE) ×`` nominal (unless even silent records do not fit, on inputs
    shorter than a few frames), and a long file stays at or below nominal plus one chunk. Within
@@ -99,7 +99,7 @@ class LeakyBucket:
     def __post_init__(self) -> None:
         self.per_sample = self.kbps * 125 / self.sample_rate  # bytes per sample
         reserve = min(self.chunk_samples, RESERVE * self.total_samples) * self.per_sample
-        self.capacity = self.chunk_samples * self.per_sample + reserve
+        self.capacity = 2 * self.chunk_samples * self.per_sample + reserve
         self.level = reserve - self.overhead
 
     def allocate(self, chunks: list[Chunk], priority: list[int]) -> list[Chunk]:
