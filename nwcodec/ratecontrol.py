@@ -26,10 +26,10 @@ bounded memory and the decoder needs nothing beyond each chunk record (SPEC §3.
    quietest channels become silent.
 
 Why a reserve of 8 %: speech-12kbps codes dev speech at ~12.7 kbit/s with all its layers, so
-a tight budget trims many chunks to one layer. Simulated on 60 dev files, a reserve of 5 %
-trimmed 35 of 140 chunks and gave 11.4 kbit/s, 7 % trimmed 10 and gave 12.3, 9 % trimmed 1 and
-gave 12.5 (the other tiers trim nothing from 5 % up); 8 % keeps the dev rate within ±5 % of
-nominal with few trimmed chunks, and any file within +10 % (the issue's bound) with margin.
+a tight budget trims many chunks to one layer. Simulated on the first 60 dev files, a reserve
+of 5 % trimmed 35 of 140 chunks and gave 11.4 kbit/s, 7 % trimmed 10 (12.3 kbit/s), 8 % 4
+(12.45), 9 % 1 (12.5); the other tiers trim nothing from 5 % up. 8 % keeps the dev rate within
+±5 % of nominal with few trimmed chunks, and every file within +10 % (the issue's bound).
 
 Why whole layers, not a finer quantiser scale: the layers are CMRL refinements the decoder
 can already take any prefix of, and every chunk record already says how many it holds, so the
