@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from nwcodec.dsp import pam1
+from nwcodec.dsp import lpc, pam1
 from nwcodec.dsp.framing import frame_signal
 from nwcodec.dsp.mel import mel_filterbank
 
@@ -36,6 +36,7 @@ __all__ = [
     "LossWeights",
     "MultiResolutionSTFTLoss",
     "noise_to_mask_loss",
+    "perceptual_time_loss",
     "priority_weighted_loss",
     "priority_weights",
     "time_loss",
@@ -56,6 +57,20 @@ def time_loss(x_hat: torch.Tensor, x: torch.Tensor, kind: str = "l1") -> torch.T
     if kind == "rmse":  # eps keeps the gradient finite at zero error; offset keeps loss(x, x) = 0
         return torch.sqrt(err.square().mean() + 1e-7) - math.sqrt(1e-7)
     raise ValueError(f"unknown time loss {kind!r}")
+
+
+def perceptual_time_loss(x_hat: torch.Tensor, x: torch.Tensor, a_sub: torch.Tensor,
+                         gamma: float = 0.92, kind: str = "rmse") -> torch.Tensor:
+    """Time-domain error through CELP's perceptual weighting filter.
+
+    AMR-WB weights the pre-emphasised error by ``W(z) = A(z/γ) / (1 − 0.68 z⁻¹)``; on
+    speech-domain signals whose LPC ``a_sub`` (sub-frame coefficients, as :func:`lpc.residual`
+    takes them) was fitted after a 0.68 pre-emphasis that is simply ``A(z/γ)``. Error under the
+    formant peaks, which the speech there masks, then counts less than error in the spectral
+    valleys between them.
+    """
+    err, _ = lpc.residual(x_hat - x, lpc.bandwidth_expand(a_sub.to(x.dtype), gamma))
+    return time_loss(err, torch.zeros_like(err), kind)
 
 
 class MultiResolutionSTFTLoss(nn.Module):
@@ -147,14 +162,17 @@ class LossWeights:
     mel: float = 5.0
     priority: float = 5.0
     nmr: float = 5.0
+    # :func:`perceptual_time_loss`; needs the batch's LPC (``a_sub``), off by default.
+    weighted: float = 0.0
 
 
 class CodecLoss(nn.Module):
     """Weighted sum of :func:`time_loss`, :class:`MultiResolutionSTFTLoss`,
     :func:`priority_weighted_loss` and :func:`noise_to_mask_loss`.
 
-    ``forward(x_hat, x, mask_db=None)`` returns ``(total, terms)``; the PAM-1 mask is computed
-    from ``x`` (no gradient) unless given, e.g. precomputed by the data loader.
+    ``forward(x_hat, x, mask_db=None, a_sub=None)`` returns ``(total, terms)``; the PAM-1 mask
+    is computed from ``x`` (no gradient) unless given, e.g. precomputed by the data loader;
+    ``a_sub`` (the signals' LPC) is needed when the weighted time term is on.
     """
 
     def __init__(
@@ -171,20 +189,32 @@ class CodecLoss(nn.Module):
         self.weights = weights or LossWeights()
         self.stft = stft or MultiResolutionSTFTLoss(sr)
 
+    def mask(self, x: torch.Tensor) -> torch.Tensor | None:
+        """The PAM-1 mask of reference ``x`` (no gradient), or None if no term uses it: to
+        compute once when several signals are compared with the same reference."""
+        w = self.weights
+        return pam1.global_threshold_torch(x, self.sr, self.hop) if w.priority or w.nmr else None
+
     def forward(
-        self, x_hat: torch.Tensor, x: torch.Tensor, mask_db: torch.Tensor | None = None
+        self, x_hat: torch.Tensor, x: torch.Tensor, mask_db: torch.Tensor | None = None,
+        a_sub: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         w = self.weights
         terms = {"time": time_loss(x_hat, x, self.time_kind)}
+        if w.weighted:
+            if a_sub is None:
+                raise ValueError("the weighted time loss needs the signals' LPC (a_sub)")
+            terms["weighted"] = perceptual_time_loss(x_hat, x, a_sub, kind=self.time_kind)
         if w.mel:
             terms["mel"] = self.stft(x_hat, x)
         if w.priority or w.nmr:
             if mask_db is None:
-                mask_db = pam1.global_threshold_torch(x, self.sr, self.hop)
+                mask_db = self.mask(x)
             if w.priority:
                 terms["priority"] = priority_weighted_loss(x_hat, x, mask_db, self.hop)
             if w.nmr:
                 terms["nmr"] = noise_to_mask_loss(x_hat, x, mask_db, self.hop, self.smooth_nmr)
-        scale = {"time": w.time, "mel": w.mel, "priority": w.priority, "nmr": w.nmr}
+        scale = {"time": w.time, "mel": w.mel, "priority": w.priority, "nmr": w.nmr,
+                 "weighted": w.weighted}
         total = sum(scale[k] * v for k, v in terms.items())
         return total, terms

@@ -16,13 +16,14 @@ bounded memory and the decoder needs nothing beyond each chunk record (SPEC §3.
    layers (comfort noise that follows the envelope frame by frame).
 2. **Budget**, a leaky bucket. Each chunk adds its duration's worth of the nominal rate to the
    bucket (capped at two chunks' worth plus the reserve, so what quiet chunks save is spent
-   soon after, and no chunk spends more than that); a chunk may spend what the bucket holds. The bucket starts with the reserve, :data:`RESERVE` of the whole file's nominal
-   bytes but at most one chunk's worth, less the header and end record. So a file's bytes
-   never exceed ``(1 + RESERVE) ×`` nominal (unless even silent records do not fit, on inputs
-   shorter than a few frames), and a long file stays at or below nominal plus one chunk. Within
-   a chunk, side information comes first, then layers are added one level at a time, loudest
-   channel first, each kept only while the chunk fits; a channel whose next layer does not fit
-   stops there (layers are prefixes). If even the side information does not fit, the
+   soon after, and no chunk spends more than that); a chunk may spend what the bucket holds.
+   The bucket starts with the reserve, :data:`RESERVE` of the whole file's nominal bytes but
+   at most one chunk's worth, less the header and end record. So a file's bytes never exceed
+   ``(1 + RESERVE) ×`` nominal (unless even silent records do not fit, on inputs shorter than
+   a few frames), and a long file stays at or below nominal plus one chunk. Within a chunk,
+   side information comes first, then layers are added one level at a time, loudest channel
+   first, each kept only while the chunk fits; a channel whose next layer does not fit stops
+   there (layers are prefixes). If even the side information does not fit, the
    quietest channels become silent.
 
 Why a reserve of 8 %: speech-12kbps codes dev speech at ~12.7 kbit/s with all its layers, so

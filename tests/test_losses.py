@@ -72,3 +72,27 @@ def test_mel_filterbank_shape_and_coverage():
     fb = mel_filterbank(SR, 512, 64)
     assert fb.shape == (64, 257) and fb.max() <= 1.0
     assert (fb.sum(1) > 0).all()
+
+
+def test_perceptual_weighting_counts_error_under_a_formant_less_than_in_a_valley():
+    r, theta = 0.95, 2 * np.pi * 500 / SR  # one formant at 500 Hz
+    a = torch.tensor([1.0, -2 * r * np.cos(theta), r * r], dtype=torch.float32)
+    a_sub = a.expand(1, 50, 3)  # 50 sub-frames over 8000 samples
+    x = torch.zeros(1, 8000)
+    n = torch.arange(8000)
+
+    def weighted(freq: float) -> float:
+        err = 0.01 * torch.sin(2 * np.pi * freq * n / SR)[None]
+        return losses.perceptual_time_loss(x + err, x, a_sub).item()
+
+    assert losses.perceptual_time_loss(x, x, a_sub).item() == pytest.approx(0.0, abs=1e-6)
+    assert weighted(500) < 0.5 * weighted(3000)
+
+
+def test_codec_loss_weighted_term_needs_lpc(signal):
+    loss = losses.CodecLoss(SR, losses.LossWeights(weighted=10.0))
+    with pytest.raises(ValueError, match="a_sub"):
+        loss(signal * 0.9, signal)
+    a_sub = torch.tensor([1.0, -0.9]).expand(2, 40, 2)
+    total, terms = loss(signal * 0.9, signal, a_sub=a_sub)
+    assert terms["weighted"].item() > 0 and torch.isfinite(total)

@@ -49,11 +49,14 @@ class ModelFileError(NwcodecError):
 @dataclass
 class CascadeOutput:
     """The cascade's training pass: the sum of the stages' reconstructions, each stage's
-    estimated bits for the batch, and the summed hardness penalty."""
+    estimated bits for the batch, the summed hardness penalty, and the reconstruction after
+    each stage that ran (``prefixes[-1]`` is ``residual_hat``): what a decoder of that many
+    layers gets, for losses on every tier of a ladder at once."""
 
     residual_hat: Tensor
     bits: list[Tensor]
     penalty: Tensor
+    prefixes: list[Tensor]
 
 
 class CascadeModel(nn.Module):
@@ -169,19 +172,23 @@ class CascadeModel(nn.Module):
         gradient (greedy stage-wise training); ``done``, if given, is their precomputed
         reconstruction and they are skipped (``bits`` then lists the other stages only)."""
         bits: list[Tensor] = []
+        prefixes: list[Tensor] = []
         penalty = residual.new_zeros(())
+        start = 0 if done is None else frozen
+        acc = torch.zeros_like(residual) if done is None else done
 
         def step(k: int, stage: Stage, x: Tensor) -> Tensor:
-            nonlocal penalty
+            nonlocal penalty, acc
             with torch.set_grad_enabled(torch.is_grad_enabled() and k >= frozen):
                 out = stage(x, "hard" if k < frozen else mode)
             bits.append(out.bits)
             penalty = penalty + out.penalty
+            acc = acc + out.x_hat / self.stage_scale[k]
+            prefixes.append(acc)
             return out.x_hat
 
-        start = 0 if done is None else frozen
         residual_hat = self.closed_loop(residual, step, upto, start, done)
-        return CascadeOutput(residual_hat, bits, penalty)
+        return CascadeOutput(residual_hat, bits, penalty, prefixes)
 
     # -- coding -----------------------------------------------------------------------------
 

@@ -7,7 +7,11 @@ Phases, each checkpointed in the work directory so a killed run resumes where it
 3. ``stage k`` (greedy CMRL): train autoencoder k on what stages < k leave, earlier stages
    frozen; soft quantisation first, then straight-through; a rate controller steers the
    stage's estimated bitrate toward its target.
-4. ``export``: count hard symbols over the training chunks, freeze integer tables, save the
+4. ``joint`` (if the recipe asks): fine-tune every stage at once, straight-through, on a
+   weighted sum of every prefix's loss (each prefix is a tier of the ladder), each stage's rate
+   held at its target by its own controller: greedy training never lets a lower stage learn
+   what helps the stages above it.
+5. ``export``: count hard symbols over the training chunks, freeze integer tables, save the
    weights file and its SHA-256.
 
 The loss is computed on speech, not on the residual: the decoded residual goes through the
@@ -50,6 +54,20 @@ class StagePlan:
 
 
 @dataclass
+class JointPlan:
+    """Joint fine-tuning of the whole cascade after the greedy stages (the CMRL schedule)."""
+
+    steps: int
+    lr: float = 1e-4
+    # Weight of each prefix's distortion (prefix k = the tier of k+1 layers); default equal.
+    prefix_weights: list[float] = field(default_factory=list)
+    # The stages' rates are already at target: a faster controller than greedy training's
+    # finds the λ that holds them within a few dozen steps.
+    rate_gain: float = 0.2
+    lambda_start: float = 1e-6
+
+
+@dataclass
 class Recipe:
     """Everything that defines a training run; stored as JSON in ``train/recipes``."""
 
@@ -83,8 +101,11 @@ class Recipe:
     threads: int = 2
     # Warm start: {"weights": FILE, "stages": N} loads the LPC stage and the first N stages
     # from a weights file (their configs must match the recipe's first N) and trains only
-    # the stages above them, so a new CMRL layer is added on top of a shipped model.
+    # the stages above them, so a new CMRL layer is added on top of a shipped model. With
+    # "fine_tune": true the loaded stages are only starting points and train again from
+    # stage 0 (e.g. a lower-rate tier started from a higher tier's base layer).
     init: dict = field(default_factory=dict)
+    joint: JointPlan | None = None
 
     @classmethod
     def load(cls, path: str | Path, data: str | Path | None = None) -> Recipe:
@@ -93,6 +114,8 @@ class Recipe:
         relative ``init.weights`` from the recipe's folder."""
         raw = json.loads(Path(path).read_text())
         raw["stages"] = [StagePlan(**s) for s in raw.get("stages", [])]
+        if raw.get("joint"):
+            raw["joint"] = JointPlan(**raw["joint"])
         recipe = cls(**raw)
         recipe.train_tsv = str((data_dir(data) / recipe.train_tsv).resolve())
         if recipe.init:
@@ -116,6 +139,18 @@ def _speech(model: CascadeModel, residual: torch.Tensor, a_sub: torch.Tensor,
     return x
 
 
+def _cosine(opt: torch.optim.Optimizer, steps: int, floor: float,
+            step: int) -> torch.optim.lr_scheduler.LambdaLR:
+    """Cosine decay from the optimiser's rate to ``floor`` times it over ``steps``, advanced
+    to ``step`` (a resumed run)."""
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s / steps, 1.0))) * (1 - floor) + floor
+    )
+    for _ in range(step):
+        sched.step()
+    return sched
+
+
 class Trainer:
     def __init__(self, recipe: Recipe, workdir: str | Path) -> None:
         self.recipe = recipe
@@ -128,7 +163,8 @@ class Trainer:
             {"lpc": lpc_cfg.to_dict(), "stages": [s.config for s in recipe.stages]}
         )
         self.loss = CodecLoss(lpc_cfg.sample_rate, LossWeights(**recipe.loss))
-        self.first_stage = self._warm_start() if recipe.init else 0
+        loaded = self._warm_start() if recipe.init else 0
+        self.first_stage = 0 if recipe.init.get("fine_tune") else loaded
         self.files = read_manifest(recipe.train_tsv)
         if recipe.train_files:
             self.files = self.files[: recipe.train_files]
@@ -237,12 +273,7 @@ class Trainer:
         if ck.get("optimizer"):
             opt.load_state_dict(ck["optimizer"])
             ctrl = RateController(**json.loads(ck["controller"]))
-        sched = torch.optim.lr_scheduler.LambdaLR(
-            opt, lambda s: (0.5 * (1 + math.cos(math.pi * min(s / plan.steps, 1.0)))
-                            * (1 - rec.lr_floor) + rec.lr_floor)
-        )
-        for _ in range(step):
-            sched.step()
+        sched = _cosine(opt, plan.steps, rec.lr_floor, step)
         rng = np.random.default_rng(rec.seed + 1000 * k + step)
         sr = self.model.sample_rate
         for s in range(k):
@@ -258,7 +289,7 @@ class Trainer:
                              done=torch.from_numpy(done[idx])[:, None])
             x_hat = _speech(self.model, out.residual_hat, batch["a_sub"], batch["gain"])
             x_ref = torch.from_numpy(reference[idx])
-            dist, terms = self.loss(x_hat, x_ref)
+            dist, terms = self.loss(x_hat, x_ref, a_sub=batch["a_sub"])
             seconds = batch["residual"].shape[0] * batch["residual"].shape[-1] / sr
             bps = out.bits[-1] / seconds  # stage k's: the only stage that ran
             loss = dist + ctrl.lam * bps + rec.penalty_weight * out.penalty
@@ -280,15 +311,69 @@ class Trainer:
                     bps.item() / 1000, ctrl.lam, snr.item(), seen / (time.time() - t0),
                 )
             if step % 200 == 0 or step == plan.steps:
-                self._save(k, step, opt, ctrl)
+                self._save(k, step, opt, dataclasses.asdict(ctrl))
         stage.eval()
         self._save(k + 1, 0, None, None)
 
-    def _save(self, stage: int, step: int, opt, ctrl) -> None:
+    def train_joint(self, data: ChunkSet) -> None:
+        """Fine-tune all stages together (or resume); the checkpoint's stage index is the
+        number of stages while this runs and one more once it is done."""
+        plan, rec, n = self.recipe.joint, self.recipe, len(self.recipe.stages)
+        stage_at, step, ck = self._resume()
+        if plan is None or stage_at > n:
+            return
+        weights = torch.tensor(plan.prefix_weights or [1.0] * n)
+        weights = weights / weights.sum()
+        params = [p for stage in self.model.stages for p in stage.parameters()]
+        opt = torch.optim.Adam(params, lr=plan.lr)
+        ctrls = [RateController(target_bps=s.target_kbps * 1000, lam=plan.lambda_start,
+                                gain=plan.rate_gain) for s in rec.stages]
+        if ck.get("optimizer"):
+            opt.load_state_dict(ck["optimizer"])
+            ctrls = [RateController(**c) for c in json.loads(ck["controller"])]
+        sched = _cosine(opt, plan.steps, rec.lr_floor, step)
+        rng = np.random.default_rng(rec.seed + 1000 * n + step)
+        _, reference = self._frozen_pass(0, data)
+        self.model.train()
+        t0, seen = time.time(), 0.0
+        while step < plan.steps:
+            batch = data.batch(idx := rng.integers(0, len(data), rec.batch))
+            x_ref = torch.from_numpy(reference[idx])
+            mask = self.loss.mask(x_ref)
+            out = self.model(batch["residual"], mode="ste")
+            dists = torch.stack([
+                self.loss(_speech(self.model, r, batch["a_sub"], batch["gain"]), x_ref, mask,
+                          batch["a_sub"])[0]
+                for r in out.prefixes
+            ])
+            seconds = rec.batch * batch["residual"].shape[-1] / self.model.sample_rate
+            bps = [b / seconds for b in out.bits]
+            rate = sum(c.lam * b for c, b in zip(ctrls, bps, strict=True))
+            loss = (weights * dists).sum() + rate + rec.penalty_weight * out.penalty
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, rec.grad_clip)
+            opt.step()
+            sched.step()
+            for c, b in zip(ctrls, bps, strict=True):
+                c.update(b.item())
+            step += 1
+            seen += seconds
+            if step == 1 or step % 25 == 0 or step == plan.steps:
+                log.info("joint step %d/%d loss/prefix %s kbps/stage %s %.1f audio-s/s",
+                         step, plan.steps, " ".join(f"{d:.4f}" for d in dists.tolist()),
+                         " ".join(f"{b.item() / 1000:.2f}" for b in bps),
+                         seen / (time.time() - t0))
+            if step % 100 == 0 or step == plan.steps:
+                self._save(n, step, opt, [dataclasses.asdict(c) for c in ctrls])
+        self.model.eval()
+        self._save(n + 1, 0, None, None)
+
+    def _save(self, stage: int, step: int, opt, ctrl_state: dict | list | None) -> None:
         blob = {"model": self.model.state_dict(), "stage": stage, "step": step}
         if opt is not None:
             blob["optimizer"] = opt.state_dict()
-            blob["controller"] = json.dumps(dataclasses.asdict(ctrl))
+            blob["controller"] = json.dumps(ctrl_state)
         tmp = self._checkpoint().with_suffix(".tmp")
         torch.save(blob, tmp)
         tmp.replace(self._checkpoint())
@@ -317,4 +402,6 @@ class Trainer:
         self.fit_lpc()
         data = self.chunks()
         self.train_stages(data, layers)
+        if layers is None or layers >= len(self.recipe.stages):
+            self.train_joint(data)
         return self.export(data, out, layers)

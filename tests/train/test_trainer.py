@@ -73,3 +73,35 @@ def test_rate_follows_target_over_a_few_hundred_steps(tmp_path, caplog):
     first, last = history[0], history[-1]
     assert last[0] < first[0]
     assert abs(last[1] - 2.0) < abs(first[1] - 2.0)
+
+
+def test_joint_phase_tunes_every_stage_and_resumes(tmp_path, caplog):
+    recipe_path = _recipe(tmp_path, 20)
+    recipe = json.loads(recipe_path.read_text())
+    recipe["stages"].append(dict(recipe["stages"][0], target_kbps=1.0))
+    recipe["joint"] = {"steps": 20, "lr": 1e-3}
+    recipe_path.write_text(json.dumps(recipe))
+    torch.manual_seed(0)
+    trainer = Trainer(Recipe.load(recipe_path, tmp_path), tmp_path / "work")
+    data = trainer.chunks()
+    trainer.fit_lpc()
+    trainer.train_stages(data)
+    greedy = {k: v.clone() for k, v in trainer.model.stages[0].state_dict().items()}
+    with caplog.at_level("INFO", logger="nwcodec.train"):
+        trainer.train_joint(data)
+    joint_lines = [ln for ln in caplog.text.splitlines() if "joint step" in ln]
+    assert joint_lines and "joint step 20/20" in joint_lines[-1]
+    # one loss per prefix (tier) and one rate per stage
+    words = joint_lines[-1].split()
+    i = words.index("loss/prefix")
+    assert words[i + 3] == "kbps/stage" and words[i + 6] != "kbps/stage"
+    # greedy training had frozen stage 0; the joint phase moves it too
+    tuned = trainer.model.stages[0].state_dict()
+    assert any(not torch.equal(greedy[k], tuned[k]) for k in greedy)
+    assert torch.load(trainer.dir / "checkpoint.pt", weights_only=True)["stage"] == 3
+    # a finished joint phase is not repeated on resume
+    trainer.export(data, tmp_path / "a.pt")
+    again = Trainer(Recipe.load(recipe_path, tmp_path), tmp_path / "work")
+    again.run(tmp_path / "b.pt")
+    assert (CascadeModel.from_file(tmp_path / "b.pt").model_hash
+            == CascadeModel.from_file(tmp_path / "a.pt").model_hash)

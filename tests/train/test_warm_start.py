@@ -73,3 +73,23 @@ def test_run_with_layers_exports_a_prefix_then_resumes_the_rest(tmp_path):
     # the prefix codes its one layer exactly as the full model codes its first
     x = np.random.default_rng(1).standard_normal(16000).astype(np.float32) * 0.1
     assert one.encode_chunk(x)[1][0] == two.encode_chunk(x)[1][0]
+
+
+def test_fine_tune_retrains_the_loaded_stage_from_its_weights(tmp_path):
+    torch.manual_seed(0)
+    path = _recipe(tmp_path, 6)
+    Trainer(Recipe.load(path, tmp_path), tmp_path / "work").run(tmp_path / "base.pt")
+    base = CascadeModel.from_file(tmp_path / "base.pt")
+    raw = json.loads(path.read_text())
+    raw["stages"][0]["target_kbps"] = 1.0
+    raw["init"] = {"weights": "base.pt", "stages": 1, "fine_tune": True}
+    (tmp_path / "lower.json").write_text(json.dumps(raw))
+    trainer = Trainer(Recipe.load(tmp_path / "lower.json", tmp_path), tmp_path / "work2")
+    assert trainer.first_stage == 0
+    start = {k: v.clone() for k, v in trainer.model.stages[0].state_dict().items()}
+    assert all(torch.equal(v, base.stages[0].state_dict()[k]) for k, v in start.items()
+               if "counts" not in k)
+    trainer.run(tmp_path / "lower.pt")
+    lower = CascadeModel.from_file(tmp_path / "lower.pt")
+    assert any(not torch.equal(start[k], lower.stages[0].state_dict()[k])
+               for k in start if "counts" not in k)
