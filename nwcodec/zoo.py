@@ -72,26 +72,36 @@ class Tier:
 
 TEST_TIER_ID = 1
 DEFAULT_TIER = "speech-12kbps"
-# The speech ladder: one cascade whose first N layers make the N-th tier (nwc strip moves a
-# file down the ladder). Tiers are named by their nominal rate; MODEL_CARD.md has the actual.
-LADDER_WEIGHTS = "speech-ladder-20f81af0.pt"
-LADDER_SHA256 = "20f81af09b1372174fd54cd09ad631db5e88f6ee8b80971bad8e4c5e5cd4f3a0"
+# The speech ladders: one cascade each, whose first N layers make the N-th tier (nwc strip
+# moves a file down the ladder). Tiers are named by their nominal rate; the model card has the
+# actual. A retrained ladder decodes differently, so it gets new ids; the old ids keep their
+# weights (their files still decode) and their names gain a version suffix.
+LADDER_V1 = ("speech-ladder-20f81af0.pt",
+             "20f81af09b1372174fd54cd09ad631db5e88f6ee8b80971bad8e4c5e5cd4f3a0")
+LADDER_V2 = ("speech-ladder-125d9328.pt",
+             "125d932865a34b190c8f3396dcb4f3ddb9b97229fa5d45710b475762fb2e6bf4")
 
 
-def _ladder_tier(tier_id: int, kbps: int, layers: int, quality: str) -> Tier:
+def _ladder_tier(tier_id: int, kbps: int, layers: int, quality: str,
+                 ladder: tuple[str, str] = LADDER_V2, retired: str = "") -> Tier:
+    """A tier of ``ladder``; ``retired`` (the release that replaced it) retires it."""
+    what = (f"layers 1-{layers} of the speech ladder (LPC + {layers} residual "
+            f"autoencoder{'s' if layers > 1 else ''}, HARP skip each)")
     return Tier(
         id=tier_id,
-        name=f"speech-{kbps}kbps",
+        name=f"speech-{kbps}kbps" + ("-v1" if retired else ""),
         sample_rate=16000,
         chunk_samples=32000,
         layers=layers,
         nominal_kbps=float(kbps),
-        weights=LADDER_WEIGHTS,
-        sha256=LADDER_SHA256,
-        description=f"speech, 16 kHz: layers 1-{layers} of the speech ladder (LPC + "
-        f"{layers} residual autoencoder{'s' if layers > 1 else ''}, HARP skip each)",
-        quality=quality + " (with postfilter; MODEL_CARD_speech_ladder.md)",
+        weights=ladder[0],
+        sha256=ladder[1],
+        description=(f"retired {retired} (its files still decode): " if retired else
+                     "speech, 16 kHz: ") + what,
+        quality=quality + " (with postfilter; MODEL_CARD_speech_ladder"
+        + ("_v1" if retired else "") + ".md)",
         postfilter=BassPostfilter(),
+        retired=bool(retired),
     )
 
 
@@ -119,7 +129,7 @@ TIERS: tuple[Tier, ...] = (
         weights="speech16k-2d5b6cfe.pt",
         sha256="2d5b6cfebd46cafe72a00aba25ccabdc4ee1dda4cd7bdd21166647ec3cb7593a",
         description="retired 2026-11-30 (its files still decode): the same networks are layers "
-        "1-2 of the speech ladder, speech-12kbps",
+        "1-2 of the first speech ladder, speech-12kbps-v1",
         quality="dev: PESQ-WB 3.04, ViSQOL 3.48 at 12.7 kbit/s (with postfilter; MODEL_CARD.md)",
         postfilter=BassPostfilter(),
         retired=True,
@@ -134,18 +144,28 @@ TIERS: tuple[Tier, ...] = (
         weights="speech16k-2d5b6cfe.pt",
         sha256="2d5b6cfebd46cafe72a00aba25ccabdc4ee1dda4cd7bdd21166647ec3cb7593a",
         description="retired 2026-11-30 (its files still decode): the same network is layer 1 "
-        "of the speech ladder, speech-8kbps",
+        "of the first speech ladder, speech-8kbps-v1",
         quality="dev: PESQ-WB 2.48, ViSQOL 2.77 at 7.6 kbit/s (with postfilter; MODEL_CARD.md)",
         postfilter=BassPostfilter(),
         retired=True,
     ),
     *(
-        _ladder_tier(*row)
+        _ladder_tier(*row, ladder=LADDER_V1, retired="2026-11-30 by the jointly tuned ladder")
         for row in (
             (4, 8, 1, "dev: PESQ-WB 2.48, ViSQOL 2.77 at 7.65 kbit/s"),
             (5, 12, 2, "dev: PESQ-WB 3.04, ViSQOL 3.48 at 12.7 kbit/s"),
             (6, 16, 3, "dev: PESQ-WB 3.41, ViSQOL 3.85 at 15.9 kbit/s"),
             (7, 24, 4, "dev: PESQ-WB 3.66, ViSQOL 4.11 at 23.9 kbit/s"),
+        )
+    ),
+    *(
+        _ladder_tier(*row)
+        for row in (
+            (8, 8, 1, "dev: PESQ-WB 2.51, ViSQOL 2.76 at 7.68 kbit/s"),
+            (9, 12, 2, "dev: PESQ-WB 3.09, ViSQOL 3.47 at 12.7 kbit/s"),
+            (10, 16, 3, "dev: PESQ-WB 3.47, ViSQOL 3.85 at 16.0 kbit/s"),
+            (11, 24, 4, "dev: PESQ-WB 3.74, ViSQOL 4.13 at 23.9 kbit/s"),
+            (12, 32, 5, "dev: PESQ-WB 3.96, ViSQOL 4.20 at 31.9 kbit/s"),
         )
     ),
 )

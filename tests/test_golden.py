@@ -26,7 +26,8 @@ SAMPLE = Path(__file__).parents[1] / "nwcodec" / "data" / "sample.flac"
 EXCERPT = slice(16000, 32000)  # the 1 s of sample.flac the golden streams were made from
 TOLERANCE = 1e-4
 TIERS = ["speech-16k", "speech-16k-base",  # retired, but their files must still decode
-         "speech-8kbps", "speech-12kbps", "speech-16kbps", "speech-24kbps"]
+         "speech-8kbps-v1", "speech-12kbps-v1", "speech-16kbps-v1", "speech-24kbps-v1",
+         "speech-8kbps", "speech-12kbps", "speech-16kbps", "speech-24kbps", "speech-32kbps"]
 
 
 def _sample() -> np.ndarray:
