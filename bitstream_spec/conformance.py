@@ -1,10 +1,12 @@
-"""Conformance check for .nwc format 1.x readers and the range coder.
+"""Conformance check for .nwc format 2.x and 1.x readers and the range coder.
 
 Each vector ``NAME.nwc`` in ``vectors/`` comes with ``NAME.json`` holding the integer tables
-and, per chunk and layer, the symbol streams that were coded. A conforming implementation
-parses the container, range-decodes every layer with the listed tables and gets exactly those
-symbols back. ``vectors/invalid/*.nwc`` must be refused with the error class named in
-``invalid/expected.json``. Run ``python bitstream_spec/conformance.py`` to check this package.
+and, per chunk, its flags and per layer the symbol streams that were coded (``v2_*``: format
+2.0, with chunks of no layers, silent, stationary and mid/side chunks; the others 1.0). A
+conforming implementation parses the container, range-decodes every layer with the listed
+tables and gets exactly those symbols back. ``vectors/invalid/*.nwc`` must be refused with
+the error class named in ``invalid/expected.json``. Run ``python bitstream_spec/conformance.py``
+to check this package.
 """
 
 from __future__ import annotations
@@ -36,11 +38,13 @@ def check_vector(nwc_path: Path) -> None:
     reader = bitstream.BitstreamReader(io.BytesIO(data))
     assert reader.header.tier_id == expected["header"]["tier_id"]
     assert reader.header.total_samples == expected["header"]["total_samples"]
+    assert reader.header.format_major == expected["header"]["format_major"]
     chunks = list(reader)
     assert len(chunks) == len(expected["chunks"]), "chunk count"
     for chunk, want in zip(chunks, expected["chunks"], strict=True):
         assert (chunk.index, chunk.channel) == (want["index"], want["channel"])
         assert chunk.side_info.hex() == want["side_info_hex"]
+        assert chunk.flags == want["flags"], f"flags differ in chunk {chunk.index}"
         assert len(chunk.layers) == len(want["layers"]), "layer count"
         for payload, streams in zip(chunk.layers, want["layers"], strict=True):
             specs = [(len(s["symbols"]), tables[s["table"]]) for s in streams]

@@ -8,6 +8,10 @@ the pinned SHA-256 values and ``tests/test_make_vectors.py`` (regenerate, compar
 
 The vectors' tier id is 0 (no model), so their ``model_hash`` covers the only model data they
 have, the table set: the first 8 bytes of SHA-256 over the serialised tables (SPEC.md §2).
+
+The first vectors are format 1.0 (made before 2.0 and kept: readers still read 1.0); the
+``v2_*`` vectors are format 2.0, with chunks of no layers, silent, stationary and mid/side
+chunks.
 """
 
 from __future__ import annotations
@@ -23,6 +27,9 @@ from pathlib import Path
 import numpy as np
 
 from nwcodec.bitstream import (
+    FLAG_MID,
+    FLAG_SIDE,
+    FLAG_STATIONARY,
     MAX_RECORD_BODY,
     BitstreamWriter,
     Chunk,
@@ -42,8 +49,21 @@ def _tables(rng: np.random.Generator) -> list[FrequencyTable]:
     return [FrequencyTable.from_counts(rng.integers(0, 1000, n) ** 2) for n in sizes]
 
 
+def _v2_shape(rng: np.random.Generator, channel: int, channels: int, layers: int,
+              pair: bool) -> tuple[int, int, bool]:
+    """Format 2.0 vectors: (layer count, flags, side information present) of one record;
+    ``pair``: this chunk codes channels 0 and 1 as mid/side."""
+    flags = (FLAG_MID if channel == 0 else FLAG_SIDE if channel == 1 else 0) if pair else 0
+    kind = int(rng.integers(0, 4))  # silent, side only, stationary, layers
+    if kind == 2:
+        return 0, flags | FLAG_STATIONARY, True
+    if kind == 3:
+        return int(rng.integers(1, layers + 1)), flags, True
+    return 0, flags, kind == 1
+
+
 def make(out_dir: Path, name: str, seed: int, channels: int, layers: int, total: int,
-         chunk: int) -> bytes:
+         chunk: int, major: int = 1) -> bytes:
     rng = np.random.default_rng(seed)
     tables = _tables(rng)
     header = StreamHeader(
@@ -56,14 +76,19 @@ def make(out_dir: Path, name: str, seed: int, channels: int, layers: int, total:
         chunk_samples=chunk,
         total_samples=total,
         original_samples=total,
+        format_major=major,
     )
     out = io.BytesIO()
     writer = BitstreamWriter(out, header)
     record = []
     for index in range(header.chunks_per_channel):
+        pair = major >= 2 and channels >= 2 and bool(rng.integers(0, 2))
         for channel in range(channels):
+            count, flags, has_side = layers, 0, True
+            if major >= 2:
+                count, flags, has_side = _v2_shape(rng, channel, channels, layers, pair)
             payloads, streams_json = [], []
-            for _ in range(layers):
+            for _ in range(count):
                 streams = []
                 for t in rng.integers(0, len(tables), rng.integers(0, 4)):
                     p = tables[t].freqs / tables[t].freqs.sum()
@@ -72,17 +97,20 @@ def make(out_dir: Path, name: str, seed: int, channels: int, layers: int, total:
                 payloads.append(encode_streams([(s, tab) for s, tab, _ in streams]))
                 streams_json.append([{"table": t, "symbols": s.tolist()} for s, _, t in streams])
             side = rng.integers(0, 256, rng.integers(0, 6), dtype=np.uint8).tobytes()
+            if major >= 2:
+                side = rng.integers(0, 256, rng.integers(1, 6), dtype=np.uint8).tobytes() * has_side
             writer.write_chunk(
-                Chunk(index, channel, header.chunk_length(index), side, tuple(payloads))
+                Chunk(index, channel, header.chunk_length(index), side, tuple(payloads),
+                      flags=flags)
             )
             record.append(
                 {"index": index, "channel": channel, "side_info_hex": side.hex(),
-                 "layers": streams_json}
+                 "flags": flags, "layers": streams_json}
             )
     writer.close()
     data = out.getvalue()
     meta = {
-        "header": {"tier_id": CONFORMANCE_TIER, "total_samples": total},
+        "header": {"tier_id": CONFORMANCE_TIER, "total_samples": total, "format_major": major},
         "tables": [{"precision": t.precision, "freqs": t.freqs.tolist()} for t in tables],
         "chunks": record,
         "sha256": hashlib.sha256(data).hexdigest(),
@@ -114,6 +142,36 @@ def _padded_first_length(base: bytes) -> bytes:
     return base[:start] + head + struct.pack("<I", zlib.crc32(head)) + base[body_at + length + 4 :]
 
 
+def _with_layer_byte(data: bytes, record: int, value: int) -> bytes:
+    """``data`` with the layer byte (SPEC §3.1) of chunk record number ``record`` set to
+    ``value`` and that record's CRC recomputed, so only the layer byte's rules refuse it."""
+    out = bytearray(data)
+    start = 12 + struct.unpack_from("<H", data, 10)[0] + 4
+    for _ in range(record):
+        length, body_at = decode_varint(data, start + 1, MAX_RECORD_BODY)
+        start = body_at + length + 4
+    length, body_at = decode_varint(data, start + 1, MAX_RECORD_BODY)
+    _, channel_at = decode_varint(data, body_at, MAX_RECORD_BODY)
+    out[channel_at + 1] = value
+    struct.pack_into("<I", out, body_at + length, zlib.crc32(out[start : body_at + length]))
+    return bytes(out)
+
+
+def _v2_pair_base() -> bytes:
+    """A 2.0 stereo stream of one chunk: channel 0 with one layer, channel 1 side info only."""
+    header = StreamHeader(
+        tier_id=CONFORMANCE_TIER, model_hash=bytes(8), sample_rate=16000,
+        original_sample_rate=16000, channels=2, num_layers=2, chunk_samples=16000,
+        total_samples=16000, original_samples=16000,
+    )
+    out = io.BytesIO()
+    writer = BitstreamWriter(out, header)
+    writer.write_chunk(Chunk(0, 0, 16000, b"s0", (b"layer",)))
+    writer.write_chunk(Chunk(0, 1, 16000, b"s1", ()))
+    writer.close()
+    return out.getvalue()
+
+
 def make_invalid(out_dir: Path, base: bytes) -> None:
     inv = out_dir / "invalid"
     inv.mkdir(exist_ok=True)
@@ -121,7 +179,7 @@ def make_invalid(out_dir: Path, base: bytes) -> None:
     last_body_byte = len(base) - end - 4 - 1  # just before the last chunk's CRC
     cases = {
         "bad_magic.nwc": (b"RIFF" + base[4:], "NotNwcError"),
-        "major_2.nwc": (base[:8] + b"\x02" + base[9:], "UnsupportedVersionError"),
+        "major_3.nwc": (base[:8] + b"\x03" + base[9:], "UnsupportedVersionError"),
         "header_crc.nwc": (base[:20] + bytes([base[20] ^ 1]) + base[21:], "CorruptError"),
         "truncated.nwc": (base[: len(base) // 2], "TruncatedError"),
         "chunk_crc.nwc": (
@@ -132,7 +190,20 @@ def make_invalid(out_dir: Path, base: bytes) -> None:
         "trailing.nwc": (base + b"\x00", "TrailingDataError"),
         "no_end.nwc": (base[:-end], "TruncatedError"),
         "length_not_minimal.nwc": (_padded_first_length(base), "MalformedError"),
+        # a 1.0 layer byte is num_layers alone: 0x22 declares 34 layers
+        "v1_flag_bits.nwc": (_with_layer_byte(base, 0, 0x22), "MalformedError"),
     }
+    pair = _v2_pair_base()
+    v2_cases = {  # layer byte: num_layers | flags << 5 (SPEC §3.1)
+        "v2_mid_and_side.nwc": (0, 1 | (FLAG_MID | FLAG_SIDE) << 5),
+        "v2_mid_without_side.nwc": (0, 1 | FLAG_MID << 5),
+        "v2_side_without_mid.nwc": (1, FLAG_SIDE << 5),
+        "v2_side_on_channel_0.nwc": (0, 1 | FLAG_SIDE << 5),
+        "v2_stationary_with_layers.nwc": (0, 1 | FLAG_STATIONARY << 5),
+        "v2_too_many_layers.nwc": (1, 3),
+    }
+    for name, (record, value) in v2_cases.items():
+        cases[name] = (_with_layer_byte(pair, record, value), "MalformedError")
     for name, (data, _) in cases.items():
         (inv / name).write_bytes(data)
     expected = {name: err for name, (_, err) in cases.items()}
@@ -146,6 +217,11 @@ def make_all(out_dir: Path = VECTORS) -> None:
     make(out_dir, "stereo_3layers", seed=2, channels=2, layers=3, total=20000, chunk=8000)
     make(out_dir, "mono_1layer_short", seed=3, channels=1, layers=1, total=100, chunk=16000)
     make_stripped(out_dir, "stereo_3layers", "stereo_3layers_strip1", keep=1)
+    make(out_dir, "v2_stereo_3layers", seed=4, channels=2, layers=3, total=80000, chunk=8000,
+         major=2)
+    make(out_dir, "v2_mono_2layers", seed=5, channels=1, layers=2, total=40000, chunk=8000,
+         major=2)
+    make_stripped(out_dir, "v2_stereo_3layers", "v2_stereo_3layers_strip1", keep=1)
     make_invalid(out_dir, base)
 
 

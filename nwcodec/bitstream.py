@@ -1,4 +1,4 @@
-"""The .nwc container, format 1.x: writer, streaming reader and layer stripping.
+"""The .nwc container, formats 2.x and 1.x: writer, streaming reader and layer stripping.
 
 ``bitstream_spec/SPEC.md`` is normative; this module follows it field by field. Everything is
 little-endian. The reader is strict: each length is checked against its bound and against what
@@ -7,6 +7,11 @@ the file still holds before anything is allocated, and every failure is a
 chunk fields that vary (index, sub-lengths) are minimal unsigned LEB128 varints (defined
 before SPEC §1; used in §3 and §3.1). In conceal mode the reader resynchronises after damage
 on the next record whose CRC checks (SPEC §4), so damage stays local.
+
+Format 2.0 (the one the encoder writes) differs from 1.0 only in the chunk record: a chunk may
+carry zero layers (side information only, or nothing at all: a silent chunk) and a flags byte
+marks mid/side channel pairs (SPEC §3.1). The reader reads both; the writer and
+:func:`strip_layers` write the version the header names, so stripping a 1.0 file keeps it 1.0.
 """
 
 from __future__ import annotations
@@ -21,8 +26,21 @@ from nwcodec.errors import NwcodecError
 from nwcodec.limits import MAX_CHANNELS, MAX_SAMPLE_RATE, MIN_SAMPLE_RATE
 
 MAGIC = b"\x89NWC\r\n\x1a\n"
-FORMAT_MAJOR = 1
+FORMAT_MAJOR = 2  # what the encoder writes
 FORMAT_MINOR = 0
+READABLE_MAJORS = (1, 2)
+
+# Chunk record flags (format 2.0, SPEC §3.1), stored in the top 3 bits of the num_layers byte
+# (MAX_LAYERS = 16 needs the low 5): a mid/side pair is two consecutive channels c (flagged
+# MID) and c + 1 (flagged SIDE); left = mid + side, right = mid - side.
+FLAG_MID = 0x01
+FLAG_SIDE = 0x02
+# The side information describes one frame that stands for the whole chunk (no layers):
+# stationary comfort noise, for near-silence.
+FLAG_STATIONARY = 0x04
+_FLAGS = FLAG_MID | FLAG_SIDE | FLAG_STATIONARY
+_FLAGS_SHIFT = 5
+_LAYERS_MASK = (1 << _FLAGS_SHIFT) - 1
 
 TAG_CHUNK = 0x43  # 'C'
 TAG_END = 0x45  # 'E'
@@ -41,9 +59,10 @@ MAX_LAYERS = 16
 MAX_CHUNK_SAMPLES = 1 << 20
 _READ_BLOCK = 1 << 16
 # The smallest chunk record (SPEC §3.1): tag, length, index, channel, num_layers, side and one
-# layer length (1 byte each), CRC. Resynchronisation conceals at most one record per this many
-# skipped bytes, so concealed silence stays bounded by the damaged bytes.
-MIN_CHUNK_RECORD = 11
+# layer length (1 byte each), CRC; in 2.0 a silent record has no layer length, so 10 bytes.
+# Resynchronisation conceals at most one record per this many skipped bytes, so concealed
+# silence stays bounded by the damaged bytes.
+MIN_CHUNK_RECORD = {1: 11, 2: 10}
 
 
 class BitstreamError(NwcodecError):
@@ -129,9 +148,11 @@ class StreamHeader:
     total_samples: int
     original_samples: int
     format_minor: int = FORMAT_MINOR
+    format_major: int = FORMAT_MAJOR
 
     def validate(self, offset: int | None = None) -> None:
         checks = [
+            (self.format_major in READABLE_MAJORS, f"format {self.format_major} unknown"),
             (len(self.model_hash) == MODEL_HASH_BYTES, "model hash must be 8 bytes"),
             (0 <= self.tier_id <= 0xFFFF, f"tier id {self.tier_id} out of range"),
             (
@@ -166,6 +187,11 @@ class StreamHeader:
         return -(-self.total_samples * self.original_sample_rate // self.sample_rate)
 
     @property
+    def min_layers(self) -> int:
+        """The fewest layers a chunk record may carry: 0 from format 2.0 on, 1 in 1.0."""
+        return 0 if self.format_major >= 2 else 1
+
+    @property
     def chunks_per_channel(self) -> int:
         return -(-self.total_samples // self.chunk_samples)
 
@@ -185,7 +211,7 @@ class StreamHeader:
             self.total_samples,
             self.original_samples,
         )
-        head = _PREAMBLE.pack(MAGIC, FORMAT_MAJOR, FORMAT_MINOR, len(body)) + body
+        head = _PREAMBLE.pack(MAGIC, self.format_major, FORMAT_MINOR, len(body)) + body
         return head + _CRC.pack(zlib.crc32(head))
 
 
@@ -195,8 +221,12 @@ class Chunk:
     string per layer.
 
     ``num_samples`` is not stored in the file: the reader fills it from the header (SPEC §2).
-    ``damaged`` is set only by a reader in conceal mode, for a chunk whose record was damaged
-    or lost; its payload is then empty and the decoder substitutes silence.
+    ``flags`` (format 2.0) marks mid/side pairs (:data:`FLAG_MID`, :data:`FLAG_SIDE`) and
+    stationary side information (:data:`FLAG_STATIONARY`). A chunk with no layers carries side
+    information only (the decoder synthesises it without a residual), or nothing at all
+    (:attr:`silent`). ``damaged`` is set only by a reader in
+    conceal mode, for a chunk whose record was damaged or lost; its payload is then empty and
+    the decoder substitutes silence.
     """
 
     index: int
@@ -205,21 +235,52 @@ class Chunk:
     side_info: bytes
     layers: tuple[bytes, ...]
     damaged: bool = field(default=False, compare=False)
+    flags: int = 0
 
-    def body(self) -> bytes:
+    @property
+    def silent(self) -> bool:
+        """No side information and no layers: the chunk decodes to zeros (format 2.0)."""
+        return not self.side_info and not self.layers
+
+    def body(self, major: int = FORMAT_MAJOR) -> bytes:
+        """The record body in format ``major`` (1.0 has no flags)."""
         lengths = [len(self.side_info), *(len(b) for b in self.layers)]
+        flags = self.flags << _FLAGS_SHIFT if major >= 2 else 0
         return b"".join(
             [
                 encode_varint(self.index),
-                bytes([self.channel, len(self.layers)]),
+                bytes([self.channel, len(self.layers) | flags]),
                 *(encode_varint(n) for n in lengths),
                 self.side_info,
                 *self.layers,
             ]
         )
 
+    def record_size(self, major: int = FORMAT_MAJOR) -> int:
+        """Bytes of this chunk's whole record: tag, length, body, CRC (SPEC §3)."""
+        n = len(self.body(major))
+        return 1 + len(encode_varint(n)) + n + _CRC.size
+
     def stripped(self, num_layers: int) -> Chunk:
         return replace(self, layers=self.layers[:num_layers])
+
+
+def flags_problem(flags: int, channel: int, channels: int, previous: int | None,
+                  layers: int, side_length: int) -> str | None:
+    """Why ``flags`` on a record of ``channel`` with ``layers`` layers and ``side_length``
+    bytes of side information is invalid (SPEC §3.1), or None. ``previous`` is the flags of
+    the record of ``channel - 1`` in the same chunk, None if unknown."""
+    if flags & ~_FLAGS or flags & FLAG_MID and flags & FLAG_SIDE:
+        return f"chunk flags 0x{flags:02x} invalid"
+    if flags & FLAG_STATIONARY and (layers or not side_length):
+        return "a stationary chunk must have side information and no layers"
+    if flags & FLAG_MID and channel + 1 >= channels:
+        return f"channel {channel} is flagged mid but no channel follows it"
+    if previous is not None and bool(flags & FLAG_SIDE) != bool(previous & FLAG_MID):
+        return f"channel {channel}'s side flag does not match channel {channel - 1}'s mid flag"
+    if channel == 0 and flags & FLAG_SIDE:
+        return "channel 0 is flagged side"
+    return None
 
 
 def _record(tag: int, body: bytes) -> bytes:
@@ -236,6 +297,7 @@ class BitstreamWriter:
         self.header = header
         self._expected = (0, 0)
         self._chunks = 0
+        self._flags = 0  # of the previous record
         stream.write(header.to_bytes())
 
     def write_chunk(self, chunk: Chunk) -> None:
@@ -245,13 +307,19 @@ class BitstreamWriter:
         if chunk.num_samples != h.chunk_length(chunk.index):
             want = h.chunk_length(chunk.index)
             raise ValueError(f"chunk {chunk.index} must carry {want} samples")
-        if not 1 <= len(chunk.layers) <= h.num_layers or chunk.index > MAX_CHUNK_INDEX:
+        if not h.min_layers <= len(chunk.layers) <= h.num_layers or chunk.index > MAX_CHUNK_INDEX:
             raise ValueError("chunk layer count or index out of range")
-        body = chunk.body()
+        previous = self._flags if chunk.channel else None
+        problem = flags_problem(chunk.flags, chunk.channel, h.channels, previous,
+                                len(chunk.layers), len(chunk.side_info))
+        if problem or (h.format_major < 2 and chunk.flags):
+            raise ValueError(problem or "format 1.0 has no chunk flags")
+        body = chunk.body(h.format_major)
         if len(body) > MAX_RECORD_BODY:
             raise ValueError("chunk exceeds the 16 MiB record limit")
         self._stream.write(_record(TAG_CHUNK, body))
         self._chunks += 1
+        self._flags = chunk.flags
         nxt = chunk.channel + 1
         self._expected = (chunk.index + 1, 0) if nxt == h.channels else (chunk.index, nxt)
 
@@ -288,6 +356,7 @@ class BitstreamReader:
         self.chunk_offset = 0  # where the record of the chunk last yielded starts
         self._pending = bytearray()  # read ahead while resynchronising; consumed first
         self._capture: bytearray | None = None  # conceal mode: the current record's bytes
+        self._last: tuple[int, int, int] | None = None  # index, channel, flags: last record read
         self.damage: list[str] = []
         self.truncated = False
         self.offset = 0
@@ -324,10 +393,10 @@ class BitstreamReader:
             raise TruncatedError("file ends inside the preamble", len(start))
         self.offset = _PREAMBLE.size
         _, major, minor, body_len = _PREAMBLE.unpack(start)
-        if major != FORMAT_MAJOR:
+        if major not in READABLE_MAJORS:
             raise UnsupportedVersionError(
                 f"format {major}.{minor} is not supported (this reader implements "
-                f"{FORMAT_MAJOR}.x)",
+                f"{' and '.join(f'{m}.x' for m in READABLE_MAJORS)})",
                 len(MAGIC),
             )
         if not _HEADER_V1.size <= body_len <= MAX_HEADER_BODY or (
@@ -338,8 +407,9 @@ class BitstreamReader:
         (crc,) = _CRC.unpack(self._read(_CRC.size, "the header CRC"))
         if zlib.crc32(start + body) != crc:
             raise CorruptError("header CRC mismatch", self.offset - _CRC.size)
-        # A newer minor version may append fields; a 1.0 reader skips them (SPEC §2, §4).
-        header = StreamHeader(*_HEADER_V1.unpack_from(body), format_minor=minor)
+        # A newer minor version may append fields; an x.0 reader skips them (SPEC §2, §4).
+        header = StreamHeader(*_HEADER_V1.unpack_from(body), format_minor=minor,
+                              format_major=major)
         header.validate(_PREAMBLE.size)
         return header
 
@@ -464,11 +534,14 @@ class BitstreamReader:
                 if q + 2 > p + body_len or q + 2 > len(buf):
                     return None
                 channel, nlayers = buf[q], buf[q + 1]
+                if h.format_major >= 2:
+                    nlayers &= _LAYERS_MASK
                 ok = index < h.chunks_per_channel and channel < h.channels
-                k = index * h.channels + channel if ok and 1 <= nlayers <= h.num_layers else -1
+                ok = ok and h.min_layers <= nlayers <= h.num_layers
+                k = index * h.channels + channel if ok else -1
         except MalformedError:
             return None
-        if k < done or (k - done) * MIN_CHUNK_RECORD > skipped:
+        if k < done or (k - done) * MIN_CHUNK_RECORD[h.format_major] > skipped:
             return None
         end = p + body_len + _CRC.size
         if not fill(end):
@@ -485,7 +558,9 @@ class BitstreamReader:
         index, pos = decode_varint(body, 0, MAX_CHUNK_INDEX, "chunk index", at)
         if pos + 2 > len(body):
             raise MalformedError("chunk record too short", at)
-        channel, nlayers = body[pos], body[pos + 1]
+        channel, nlayers, flags = body[pos], body[pos + 1], 0
+        if h.format_major >= 2:
+            nlayers, flags = nlayers & _LAYERS_MASK, nlayers >> _FLAGS_SHIFT
         if channel >= h.channels:
             raise MalformedError(f"chunk channel {channel} >= {h.channels}", at + pos)
         if (index, channel) != (want_index, want_channel):
@@ -494,23 +569,32 @@ class BitstreamReader:
                 f"({want_index}, ch {want_channel})",
                 start,
             )
-        if not 1 <= nlayers <= h.num_layers:
+        if not h.min_layers <= nlayers <= h.num_layers:
             raise MalformedError(
-                f"chunk declares {nlayers} layers, header allows {h.num_layers}", at + pos + 1
+                f"chunk declares {nlayers} layers, header allows {h.min_layers}..{h.num_layers}",
+                at + pos + 1,
             )
+        flags_at = at + pos + 1
         pos += 2
         lengths = []
         for k in range(1 + nlayers):
             what = "side info length" if k == 0 else f"layer {k - 1} length"
             n, pos = decode_varint(body, pos, MAX_RECORD_BODY, what, at)
             lengths.append(n)
+        last = self._last
+        previous = last[2] if last is not None and last[:2] == (index, channel - 1) else None
+        problem = flags_problem(flags, channel, h.channels, previous, nlayers, lengths[0])
+        if problem:
+            raise MalformedError(problem, flags_at)
         if pos + sum(lengths) != len(body):
             raise MalformedError("chunk sub-lengths do not add up to the record length", at)
         parts = []
         for n in lengths:
             parts.append(body[pos : pos + n])
             pos += n
-        return Chunk(index, channel, h.chunk_length(index), parts[0], tuple(parts[1:]))
+        self._last = (index, channel, flags)
+        return Chunk(index, channel, h.chunk_length(index), parts[0], tuple(parts[1:]),
+                     flags=flags)
 
     def _finish(self, body: bytes, count: int, start: int) -> None:
         if len(body) != _END.size:
@@ -535,7 +619,8 @@ def _crc_problem(tag: int, index: int) -> str:
 
 
 def strip_layers(src: BinaryIO, dst: BinaryIO, num_layers: int) -> StreamHeader:
-    """Copy ``src`` to ``dst`` keeping the first ``num_layers`` layers of every chunk.
+    """Copy ``src`` to ``dst`` keeping the first ``num_layers`` layers of every chunk, in
+    ``src``'s format major version (chunks with fewer layers keep theirs).
 
     Asking for more layers than ``src`` has is an error, as it is for encoding and decoding.
     """

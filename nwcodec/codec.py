@@ -5,10 +5,13 @@
     >>> audio_hat, sr_hat = codec.decode(data)           # doctest: +SKIP
 
 Input of any sample rate is resampled to the model's rate; ``decode`` restores the original
-rate and length unless another ``sample_rate`` is asked for. Channels are coded independently,
-one chunk record each (the bitrate scales with the channel count). Every chunk (two seconds at
-the model rate) is coded on its own, so streaming and whole-file coding give identical bytes
-and samples, memory stays bounded, and a damaged chunk only silences itself.
+rate and length unless another ``sample_rate`` is asked for. Every chunk (two seconds at the
+model rate) is coded on its own, so streaming and whole-file coding give identical bytes and
+samples, memory stays bounded, and a damaged chunk only silences itself. Each channel of a
+chunk is one chunk record; a channel pair whose content is near-mono is coded as mid/side
+(``nwcodec/dsp/stereo.py``). The rate control (``nwcodec/ratecontrol.py``) keeps each file
+within its tier's nominal rate: it decides, chunk by chunk, how many layers each channel keeps
+(none for near-silence: comfort noise; not even side information for silence).
 
 A stream is decoded only by the tier that wrote it, and only if its header matches that tier
 (rate, chunk length, layers): decoding work is then bounded by the bytes actually read.
@@ -35,6 +38,9 @@ from nwcodec.audio import (
     write_audio,
 )
 from nwcodec.bitstream import (
+    FLAG_MID,
+    FLAG_SIDE,
+    FLAG_STATIONARY,
     MAX_SAMPLE_RATE,
     MIN_SAMPLE_RATE,
     BitstreamReader,
@@ -45,9 +51,17 @@ from nwcodec.bitstream import (
     TruncatedError,
     check_layers,
 )
+from nwcodec.dsp.stereo import from_mid_side, prefer_mid_side, to_mid_side
 from nwcodec.entropy import EntropyError
 from nwcodec.errors import NwcodecError
 from nwcodec.files import atomic_output
+from nwcodec.ratecontrol import (
+    END_RECORD_BYTES,
+    Content,
+    LeakyBucket,
+    classify,
+    loudest_frame_db,
+)
 from nwcodec.zoo import Tier, default_tier, get_tier
 
 if TYPE_CHECKING:
@@ -136,19 +150,43 @@ class Codec:
         progress: Progress | None = None,
     ) -> None:
         """Encode model-rate audio arriving as blocks of ``chunk_samples`` (the last may be
-        shorter), shape (samples, channels), writing the stream to ``out`` as it goes."""
+        shorter), shape (samples, channels), writing the stream to ``out`` as it goes, within
+        the tier's nominal rate (``nwcodec/ratecontrol.py``; ``layers`` caps the layers)."""
         nl = self._layers(layers)
         header = self._header(channels, total, sr_in or self.sample_rate, n_in or total, nl)
         writer = BitstreamWriter(out, header)
+        bucket = LeakyBucket(self.tier.nominal_kbps, self.sample_rate, self.chunk_samples, total,
+                             len(header.to_bytes()) + END_RECORD_BYTES)
         for index, block in enumerate(blocks):
             if block.shape != (header.chunk_length(index), channels):
                 raise AudioError(f"block {index} has shape {block.shape}")
-            for ch in range(channels):
-                side, payloads = self.model.encode_chunk(block[:, ch], nl)
-                writer.write_chunk(Chunk(index, ch, block.shape[0], side, tuple(payloads)))
+            for chunk in bucket.allocate(*self._code_block(index, block, nl)):
+                writer.write_chunk(chunk)
             if progress:
                 progress(block.shape[0])
         writer.close()
+
+    def _code_block(self, index: int, block: np.ndarray, layers: int
+                    ) -> tuple[list[Chunk], list[int]]:
+        """Every channel of one block as a chunk with all the layers its content allows
+        (mid/side pairs where they help), and the channels loudest first."""
+        x = block.copy()
+        flags = [0] * x.shape[1]
+        for c in range(0, x.shape[1] - 1, 2):
+            if prefer_mid_side(x[:, c], x[:, c + 1]):
+                x[:, c], x[:, c + 1] = to_mid_side(x[:, c], x[:, c + 1])
+                flags[c], flags[c + 1] = FLAG_MID, FLAG_SIDE
+        levels = [loudest_frame_db(x[:, c], self.sample_rate) for c in range(x.shape[1])]
+        chunks = []
+        for c, content in enumerate(classify(levels)):
+            side, payloads = b"", []
+            if content is Content.QUIET:
+                side, flags[c] = self.model.encode_stationary(x[:, c]), flags[c] | FLAG_STATIONARY
+            elif content is not Content.SILENT:
+                cap = layers if content is Content.ACTIVE else 0
+                side, payloads = self.model.encode_chunk(x[:, c], cap)
+            chunks.append(Chunk(index, c, x.shape[0], side, tuple(payloads), flags=flags[c]))
+        return chunks, sorted(range(x.shape[1]), key=lambda c: -levels[c])
 
     def encode(self, audio: np.ndarray, sr: int, layers: int | None = None) -> bytes:
         """Encode (samples,) or (samples, channels) audio at any rate to .nwc bytes."""
@@ -238,13 +276,15 @@ class Codec:
         header = reader.header
         keep = header.num_layers if layers is None else layers
         check_layers(keep, header.num_layers, "the stream")
+        chunks: list[Chunk] = []
         columns: list[np.ndarray] = []
         try:
             for chunk in reader:
+                chunks.append(chunk)
                 columns.append(self._decode_chunk(reader, chunk, keep))
                 if chunk.channel == header.channels - 1:
-                    yield np.stack(columns, axis=1)
-                    columns = []
+                    yield _channels(chunks, columns)
+                    chunks, columns = [], []
         except TruncatedError:
             if not reader.truncated:  # strict mode; in conceal mode a cut ends the output
                 raise
@@ -253,11 +293,11 @@ class Codec:
         """One channel of one chunk at the model rate, postfiltered within the chunk; silence
         if concealed. A payload that is not a complete range coding is damage: an error
         naming the chunk, or concealed in conceal mode."""
-        if not chunk.damaged:
+        if not chunk.damaged and not chunk.silent:
             try:
-                x = self.model.decode_chunk(
-                    chunk.side_info, list(chunk.layers[:keep]), chunk.num_samples
-                )
+                x = self.model.decode_chunk(chunk.side_info, list(chunk.layers[:keep]),
+                                            chunk.num_samples, chunk.index, chunk.channel,
+                                            bool(chunk.flags & FLAG_STATIONARY))
             except EntropyError as exc:
                 problem = f"chunk {chunk.index} channel {chunk.channel}: {exc}"
                 if reader.on_damage == "raise":
@@ -353,6 +393,19 @@ class Codec:
         if y.shape[0] < n:
             y = np.pad(y, ((0, n - y.shape[0]), (0, 0)))
         return y[:n], sr_out
+
+
+def _channels(chunks: list[Chunk], columns: list[np.ndarray]) -> np.ndarray:
+    """One chunk's decoded channels as a block (samples, channels), mid/side pairs turned
+    back into left/right. Either record of a pair marks it (a damaged one has lost its
+    flags); a pair with a damaged record is silenced whole."""
+    for c in range(len(chunks) - 1):
+        if chunks[c].flags & FLAG_MID or chunks[c + 1].flags & FLAG_SIDE:
+            if chunks[c].damaged or chunks[c + 1].damaged:
+                columns[c] = columns[c + 1] = np.zeros_like(columns[c])
+            else:
+                columns[c], columns[c + 1] = from_mid_side(columns[c], columns[c + 1])
+    return np.stack(columns, axis=1)
 
 
 def output_rate(header: StreamHeader, sample_rate: int | None) -> int:

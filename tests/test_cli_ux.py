@@ -8,6 +8,7 @@ import pytest
 import soundfile as sf
 
 import nwcodec
+from nwcodec.zoo import nearest_tier
 from tests.test_cli import TIER, assert_one_line_error, run
 from tests.test_codec import record_spans, speechlike
 
@@ -43,7 +44,9 @@ def test_bitrate_says_which_tier_it_chose(wav, tmp_path):
     result = run("encode", str(wav), str(tmp_path / "b.nwc"), "--bitrate", "8", "-q")
     assert result.exit_code == 0 and result.stderr == ""
     result = run("encode", str(wav), str(tmp_path / "c.nwc"), "--bitrate", "8")
-    assert result.stderr.splitlines()[0].startswith("nwc: --bitrate 8 picks tier ")
+    named = nearest_tier(8)
+    assert result.stderr.splitlines()[0].startswith(f"nwc: --bitrate 8 picks tier {named.name} ")
+    assert (tmp_path / "c.nwc").read_bytes()[12:14] == named.id.to_bytes(2, "little")  # SPEC §2
 
 
 def test_api_returns_the_shape_it_was_given_and_takes_layers():

@@ -29,6 +29,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from nwcodec.dsp.comfort_noise import comfort_noise
 from nwcodec.entropy import FrequencyTable, tables_from_bytes, tables_to_bytes
 from nwcodec.errors import NwcodecError
 from nwcodec.nn.autoencoder import AEConfig, ResidualAutoencoder
@@ -222,12 +223,24 @@ class CascadeModel(nn.Module):
         residual = torch.from_numpy(an.residual)[None, None]
         return side.strings[0], self.compress_residual(residual, layers)
 
-    def decode_chunk(self, side: bytes, layers: list[bytes], n: int) -> np.ndarray:
-        """Inverse of :meth:`encode_chunk` using the first ``len(layers)`` layers."""
-        params = self.lpc.decompress([side], n)
+    def encode_stationary(self, x: np.ndarray) -> bytes:
+        """One channel's chunk (n,) -> side information of one frame standing for all of it
+        (mean envelope, overall level): stationary comfort noise, no layers."""
+        return self.lpc.compress_stationary(x)
+
+    def decode_chunk(self, side: bytes, layers: list[bytes], n: int, index: int = 0,
+                     channel: int = 0, stationary: bool = False) -> np.ndarray:
+        """Inverse of :meth:`encode_chunk` using the first ``len(layers)`` layers (or of
+        :meth:`encode_stationary`, ``stationary``). With no layers the residual is the comfort
+        noise of chunk ``index``, ``channel`` (``nwcodec/dsp/comfort_noise.py``): the side
+        information's envelope and level."""
+        params = self.lpc.decompress([side], n, stationary)
         length = self.lpc.frames(n) * self.lpc.config.frame
-        residual_hat = self.decompress_residual(layers, length)
-        return self.lpc.synthesize(residual_hat[0, 0].numpy(), params, n)
+        if layers:
+            residual_hat = self.decompress_residual(layers, length)[0, 0].numpy()
+        else:
+            residual_hat = comfort_noise(length, index, channel)
+        return self.lpc.synthesize(residual_hat, params, n)
 
     # -- files ------------------------------------------------------------------------------
 

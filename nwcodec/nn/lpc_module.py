@@ -149,6 +149,24 @@ class LpcStage(nn.Module):
         e_norm = (e.reshape(n_fr, cfg.frame) / gain[:, None]).reshape(-1)
         return LpcAnalysis(lsf_symbols, gain_symbols, a_sub, gain, e_norm.astype(np.float32))
 
+    def analyze_stationary(self, x: np.ndarray) -> LpcAnalysis:
+        """One frame standing for the whole chunk ``x`` (n,): the mean of its frames' LSFs and
+        the level of its whole residual, for stationary comfort noise (``residual`` empty)."""
+        cfg = self.config
+        n_fr = self.frames(x.shape[0])
+        padded = np.zeros(n_fr * cfg.frame, dtype=np.float64)
+        padded[: x.shape[0]] = x
+        y, _ = lpc.preemphasis(padded, cfg.preemphasis)
+        lsf = lpc.lpc_analysis(y, cfg.sample_rate, cfg.order, cfg.frame).lsf.mean(axis=0)
+        with torch.no_grad():
+            z = torch.from_numpy(lsf[None, :, None].astype(np.float32))
+            lsf_symbols = self.lsf_quantizer.symbols(z)[0].T.numpy().astype(np.int64)
+        a_sub = self._filters(self._dequantize_lsf(lsf_symbols))
+        e, _ = lpc.residual(y, np.repeat(a_sub, n_fr, axis=0))
+        gain_symbols = self._gain_symbols(np.sqrt(np.mean(e[: x.shape[0]] ** 2, keepdims=True)))
+        return LpcAnalysis(lsf_symbols, gain_symbols, a_sub, self._gain_values(gain_symbols),
+                           np.zeros(0, np.float32))
+
     def side_symbols(self, an: LpcAnalysis) -> list[np.ndarray]:
         """The side streams: the gain symbols, then each LSF's symbols, over the frames."""
         return [an.gain_symbols, *an.lsf_symbols.T]
@@ -173,14 +191,27 @@ class LpcStage(nn.Module):
         """One chunk ``x`` (n,) -> its range-coded side information (shape: n), and the
         encoder's analysis, whose ``residual`` the autoencoder stages code."""
         an = self.analyze(x)
+        return Compressed([self._encode_side(an)], x.shape[0]), an
+
+    def compress_stationary(self, x: np.ndarray) -> bytes:
+        """The side information of :meth:`analyze_stationary`: one frame's symbols."""
+        return self._encode_side(self.analyze_stationary(x))
+
+    def _encode_side(self, an: LpcAnalysis) -> bytes:
         streams = [(an.gain_symbols, self._gain_table()),
                    *self.lsf_quantizer.streams(torch.from_numpy(an.lsf_symbols.T))]
-        return Compressed([encode_streams(streams)], x.shape[0]), an
+        return encode_streams(streams)
 
-    def decompress(self, strings: list[bytes], shape: int) -> LpcParams:
-        """Side information of one ``shape``-sample chunk -> the decoder's parameters."""
+    def decompress(self, strings: list[bytes], shape: int, stationary: bool = False
+                   ) -> LpcParams:
+        """Side information of one ``shape``-sample chunk -> the decoder's parameters. A
+        ``stationary`` side information holds one frame, repeated over the chunk."""
         (data,) = strings
         frames = self.frames(shape)
+        if stationary:
+            one = self.decompress(strings, self.config.frame)
+            lsf_q = np.repeat(one.lsf, frames, axis=0)
+            return LpcParams(lsf_q, self._filters(lsf_q), np.repeat(one.gain, frames))
         gain_symbols, *lsf_streams = decode_streams(
             data, [(frames, self._gain_table()), *self.lsf_quantizer.stream_specs(frames)]
         )
