@@ -38,7 +38,7 @@ from nwcodec.metrics import pesq_wb
 from nwcodec.stream_info import summarise
 
 SR = 16000
-LADDER = "speech-8kbps,speech-12kbps,speech-16kbps,speech-24kbps,speech-32kbps"
+LADDER = "speech-6kbps,speech-8kbps,speech-12kbps,speech-16kbps,speech-24kbps,speech-32kbps"
 
 
 def _speech() -> np.ndarray:
