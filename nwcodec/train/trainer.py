@@ -270,8 +270,10 @@ class Trainer:
         opt = torch.optim.Adam(stage.parameters(), lr=rec.lr)
         ctrl = RateController(target_bps=plan.target_kbps * 1000,
                               lam=rec.lambda_start_refine if k else rec.lambda_start)
+        # A committed (slim) checkpoint keeps the controller but not the optimiser's moments.
         if ck.get("optimizer"):
             opt.load_state_dict(ck["optimizer"])
+        if ck.get("controller"):
             ctrl = RateController(**json.loads(ck["controller"]))
         sched = _cosine(opt, plan.steps, rec.lr_floor, step)
         rng = np.random.default_rng(rec.seed + 1000 * k + step)
@@ -330,6 +332,7 @@ class Trainer:
                                 gain=plan.rate_gain) for s in rec.stages]
         if ck.get("optimizer"):
             opt.load_state_dict(ck["optimizer"])
+        if ck.get("controller"):
             ctrls = [RateController(**c) for c in json.loads(ck["controller"])]
         sched = _cosine(opt, plan.steps, rec.lr_floor, step)
         rng = np.random.default_rng(rec.seed + 1000 * n + step)
