@@ -82,16 +82,19 @@ LADDER_V2 = ("speech-ladder-125d9328.pt",
              "125d932865a34b190c8f3396dcb4f3ddb9b97229fa5d45710b475762fb2e6bf4")
 
 
+def _speech16k(**fields) -> Tier:
+    """A 16 kHz speech tier: 2-s chunks, decoded through the bass postfilter."""
+    return Tier(sample_rate=16000, chunk_samples=32000, postfilter=BassPostfilter(), **fields)
+
+
 def _ladder_tier(tier_id: int, kbps: int, layers: int, quality: str,
                  ladder: tuple[str, str] = LADDER_V2, retired: str = "") -> Tier:
     """A tier of ``ladder``; ``retired`` (the release that replaced it) retires it."""
     what = (f"layers 1-{layers} of the speech ladder (LPC + {layers} residual "
             f"autoencoder{'s' if layers > 1 else ''}, HARP skip each)")
-    return Tier(
+    return _speech16k(
         id=tier_id,
         name=f"speech-{kbps}kbps" + ("-v1" if retired else ""),
-        sample_rate=16000,
-        chunk_samples=32000,
         layers=layers,
         nominal_kbps=float(kbps),
         weights=ladder[0],
@@ -100,7 +103,6 @@ def _ladder_tier(tier_id: int, kbps: int, layers: int, quality: str,
                      "speech, 16 kHz: ") + what,
         quality=quality + " (with postfilter; MODEL_CARD_speech_ladder"
         + ("_v1" if retired else "") + ".md)",
-        postfilter=BassPostfilter(),
         retired=bool(retired),
     )
 
@@ -119,11 +121,9 @@ TIERS: tuple[Tier, ...] = (
         "not a codec, output is noise",
         is_test=True,
     ),
-    Tier(
+    _speech16k(
         id=2,
         name="speech-16k",
-        sample_rate=16000,
-        chunk_samples=32000,
         layers=2,
         nominal_kbps=12.7,
         weights="speech16k-2d5b6cfe.pt",
@@ -131,14 +131,11 @@ TIERS: tuple[Tier, ...] = (
         description="retired 2026-11-30 (its files still decode): the same networks are layers "
         "1-2 of the first speech ladder, speech-12kbps-v1",
         quality="dev: PESQ-WB 3.04, ViSQOL 3.48 at 12.7 kbit/s (with postfilter; MODEL_CARD.md)",
-        postfilter=BassPostfilter(),
         retired=True,
     ),
-    Tier(
+    _speech16k(
         id=3,
         name="speech-16k-base",
-        sample_rate=16000,
-        chunk_samples=32000,
         layers=1,
         nominal_kbps=7.6,
         weights="speech16k-2d5b6cfe.pt",
@@ -146,7 +143,6 @@ TIERS: tuple[Tier, ...] = (
         description="retired 2026-11-30 (its files still decode): the same network is layer 1 "
         "of the first speech ladder, speech-8kbps-v1",
         quality="dev: PESQ-WB 2.48, ViSQOL 2.77 at 7.6 kbit/s (with postfilter; MODEL_CARD.md)",
-        postfilter=BassPostfilter(),
         retired=True,
     ),
     *(
@@ -168,11 +164,9 @@ TIERS: tuple[Tier, ...] = (
             (12, 32, 5, "dev: PESQ-WB 3.96, ViSQOL 4.20 at 31.9 kbit/s"),
         )
     ),
-    Tier(
+    _speech16k(
         id=13,
         name="speech-6kbps",
-        sample_rate=16000,
-        chunk_samples=32000,
         layers=1,
         nominal_kbps=6.0,
         weights="speech-6kbps-22e0e073.pt",
@@ -181,7 +175,6 @@ TIERS: tuple[Tier, ...] = (
         "model (not a ladder prefix: a refinement layer on it would cost more than a new base)",
         quality="dev: PESQ-WB 2.34, ViSQOL 2.65 at 5.97 kbit/s (with postfilter; "
         "MODEL_CARD_speech_6kbps.md)",
-        postfilter=BassPostfilter(),
     ),
 )
 
