@@ -1,7 +1,10 @@
-"""``nwc train RECIPE``: resumable CPU training of a tier (see nwcodec/train/trainer.py)."""
+"""``nwc train RECIPE``: resumable CPU training of a tier (nwcodec/train/trainer.py) or, for a
+recipe of ``"kind": "postfilter"``, of a learned decoder postfilter
+(nwcodec/train/postfilter.py)."""
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
@@ -22,7 +25,9 @@ from nwcodec.corpus import DATA_ENV, DEFAULT_DATA
 @click.option("--layers", "-l", type=click.IntRange(min=1),
               help="Train and export only the first N stages (rerun without it to go on).")
 def train(recipe: str, workdir: str, out: str, data: Path, layers: int | None) -> None:
-    """Train the tier described by RECIPE (JSON), resuming from WORKDIR's checkpoint."""
+    """Train the tier (or postfilter) described by RECIPE (JSON), resuming from WORKDIR's
+    checkpoint."""
+    from nwcodec.train.postfilter import PostfilterRecipe, PostfilterTrainer
     from nwcodec.train.trainer import Recipe, Trainer
 
     Path(workdir).mkdir(parents=True, exist_ok=True)
@@ -31,6 +36,12 @@ def train(recipe: str, workdir: str, out: str, data: Path, layers: int | None) -
         format="%(asctime)s %(message)s",
         handlers=[logging.StreamHandler(), logging.FileHandler(Path(workdir) / "train.log")],
     )
+    if json.loads(Path(recipe).read_text()).get("kind") == "postfilter":
+        if layers is not None:
+            raise click.BadParameter("a postfilter recipe has no stages", param_hint="--layers")
+        digest = PostfilterTrainer(PostfilterRecipe.load(recipe, data), workdir).run(Path(out))
+        click.echo(f"{out} sha256 {digest}")
+        return
     trainer = Trainer(Recipe.load(recipe, data), workdir)
     if layers is not None and layers > len(trainer.recipe.stages):
         raise click.BadParameter(f"the recipe has {len(trainer.recipe.stages)} stages",

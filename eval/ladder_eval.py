@@ -10,7 +10,8 @@ included) and scored with PESQ-WB and ViSQOL. Per-file rows go to ``--out`` (TSV
 layers, bytes, seconds, pesq, visqol); ``--part i/n`` scores every n-th file from the i-th, so
 two processes can share the work; ``--summary`` merges TSVs into one table (actual kbit/s over
 all files, container included, and mean scores per prefix). Used to compare trained
-candidates before one ships; unshipped weights are coded under the ladder tier's id.
+candidates before one ships; unshipped weights are coded under the ladder tier's id, and
+``--postfilter`` swaps the decoder's postfilter (e.g. a learned candidate's weights file).
 """
 
 from __future__ import annotations
@@ -27,8 +28,10 @@ import soundfile as sf
 from nwcodec.bitstream import strip_layers
 from nwcodec.codec import Codec
 from nwcodec.corpus import read_manifest
+from nwcodec.dsp.postfilter import BassPostfilter
 from nwcodec.metrics import pesq_wb, visqol_speech
 from nwcodec.nn.cmrl import CascadeModel
+from nwcodec.nn.postfilter import LearnedPostfilter
 
 FIELDS = ["file", "layers", "bytes", "seconds", "pesq", "visqol"]
 
@@ -64,6 +67,17 @@ def summary(paths: list[Path]) -> str:
     return "\n".join(lines)
 
 
+def _postfilter(choice: str, tier):
+    if choice == "tier":
+        return tier.postfilter
+    if choice == "none":
+        return None
+    if choice == "bass":
+        return BassPostfilter()
+    learned = LearnedPostfilter.from_file(choice)
+    return lambda x, sr, kbps=None: learned.process(x, kbps or 0.0)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--weights", type=Path)
@@ -74,6 +88,8 @@ def main() -> None:
     ap.add_argument("--part", default="1/1", help="i/n: score every n-th file from the i-th")
     ap.add_argument("--out", type=Path)
     ap.add_argument("--summary", type=Path, nargs="+")
+    ap.add_argument("--postfilter", default="tier",
+                    help="'tier' (the tier's own), 'none', 'bass', or a learned postfilter file")
     a = ap.parse_args()
     if a.summary:
         print(summary(a.summary))
@@ -82,7 +98,8 @@ def main() -> None:
         ap.error("--weights, --tsv and --out are needed to score")
     model = CascadeModel.from_file(a.weights)
     base = Codec.load(a.tier)
-    codec = Codec(model, dataclasses.replace(base.tier, layers=model.num_layers))
+    codec = Codec(model, dataclasses.replace(base.tier, layers=model.num_layers,
+                                             postfilter=_postfilter(a.postfilter, base.tier)))
     i, n = (int(v) for v in a.part.split("/"))
     files = read_manifest(a.tsv)[: a.n][i - 1 :: n]
     with a.out.open("w", newline="") as f:

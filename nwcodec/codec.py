@@ -304,7 +304,11 @@ class Codec:
                     raise CorruptError(problem, reader.chunk_offset) from None
                 reader.damage.append(f"{problem} (at byte {reader.chunk_offset}): concealed")
             else:
-                return x if self.postfilter is None else self.postfilter(x, self.sample_rate)
+                if self.postfilter is None:
+                    return x
+                coded = len(chunk.side_info) + sum(len(layer) for layer in chunk.layers[:keep])
+                kbps = 8 * coded * self.sample_rate / max(chunk.num_samples, 1) / 1000
+                return self.postfilter(x, self.sample_rate, kbps)
         return np.zeros(chunk.num_samples, np.float32)
 
     def decode_chunks(

@@ -12,6 +12,8 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from nwcodec.dsp.postfilter import BassPostfilter
 from nwcodec.errors import NwcodecError
 
@@ -24,6 +26,38 @@ class UnknownTierError(NwcodecError):
 
 class WeightsError(NwcodecError):
     """A weights file is missing or does not match its registered hash."""
+
+
+def verified(path: Path, sha256: str | None, what: str) -> Path:
+    """``path`` after checking that it exists and has the registered SHA-256."""
+    if not path.is_file():
+        raise WeightsError(f"weights for {what} not found at {path}")
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    if digest != sha256:
+        raise WeightsError(
+            f"weights for {what} are corrupt or replaced "
+            f"(sha256 {digest[:16]}…, expected {str(sha256)[:16]}…)"
+        )
+    return path
+
+
+@dataclass(frozen=True)
+class ShippedPostfilter:
+    """A learned decoder postfilter (``nwcodec/nn/postfilter.py``) by weights file and
+    SHA-256, loaded and checked on first use."""
+
+    weights: str
+    sha256: str
+
+    def __call__(self, x: np.ndarray, sr: int, kbps: float | None = None) -> np.ndarray:
+        from nwcodec.nn.postfilter import load_postfilter  # torch-heavy: only when decoding
+
+        model = load_postfilter(verified(WEIGHTS_DIR / self.weights, self.sha256,
+                                         f"postfilter {self.weights}"))
+        if sr != model.config.sample_rate:
+            raise WeightsError(f"postfilter {self.weights} works at "
+                               f"{model.config.sample_rate} Hz, not {sr} Hz")
+        return model.process(x, 0.0 if kbps is None else kbps)
 
 
 @dataclass(frozen=True)
@@ -44,7 +78,7 @@ class Tier:
     retired: bool = False
     # Decoder-side processing of every decoded chunk; not part of the bitstream, so it can
     # improve without a format change (a stream decodes the same symbols either way).
-    postfilter: BassPostfilter | None = None
+    postfilter: BassPostfilter | ShippedPostfilter | None = None
 
     @property
     def delay_ms(self) -> float:
@@ -58,16 +92,7 @@ class Tier:
 
     def verified_weights(self) -> Path:
         """Path to the weights after checking their SHA-256 against the registry."""
-        path = self.weights_path()
-        if not path.is_file():
-            raise WeightsError(f"weights for tier {self.name} not found at {path}")
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
-        if digest != self.sha256:
-            raise WeightsError(
-                f"weights for tier {self.name} are corrupt or replaced "
-                f"(sha256 {digest[:16]}…, expected {str(self.sha256)[:16]}…)"
-            )
-        return path
+        return verified(self.weights_path(), self.sha256, f"tier {self.name}")
 
 
 TEST_TIER_ID = 1

@@ -37,23 +37,32 @@ class BassPostfilter:
     hop_ms: float = 5.0  # pitch and gain update interval
     window_ms: float = 20.0  # correlation window
 
-    def __call__(self, x: np.ndarray, sr: int) -> np.ndarray:
+    def __call__(self, x: np.ndarray, sr: int, kbps: float | None = None) -> np.ndarray:
+        """Postfilter one decoded chunk; ``kbps`` (its coded rate) is not needed here."""
         if self.strength <= 0 or len(x) < int(sr * self.window_ms / 500):
             return x
+        inter, _, voicing = self.comb_residual(x, sr)
+        hop = int(sr * self.hop_ms / 1000)
+        centres = np.arange(len(voicing)) * hop + hop // 2
+        gain = np.interp(np.arange(len(x)), centres, self.strength * voicing**self.voicing_power)
+        from scipy.signal import oaconvolve  # scipy.signal is slow to import: only on use
+
+        low = oaconvolve(inter, _lowpass(sr, self.cutoff_hz), "same")
+        return (x - gain * low).astype(x.dtype, copy=False)
+
+    def comb_residual(self, x: np.ndarray, sr: int
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """What lies between the pitch harmonics, ``x[n] - (x[n-T] + x[n+T]) / 2`` (float64,
+        as long as ``x``), and the per-hop lag and voicing of :meth:`pitch`."""
         lag, voicing = self.pitch(x, sr)
         hop = int(sr * self.hop_ms / 1000)
-        centres = np.arange(len(lag)) * hop + hop // 2
         n = np.arange(len(x))
-        gain = np.interp(n, centres, self.strength * voicing**self.voicing_power)
         t = lag[np.minimum(n // hop, len(lag) - 1)]  # held per hop: see pitch()
         back, ahead = _delayed(x, n - t), _delayed(x, n + t)
         has_back, has_ahead = n - t >= 0, n + t <= len(x) - 1
         pred = np.where(has_back & has_ahead, 0.5 * (back + ahead),
                         np.where(has_back, back, ahead))
-        from scipy.signal import oaconvolve  # scipy.signal is slow to import: only on use
-
-        low = oaconvolve(x - pred, _lowpass(sr, self.cutoff_hz), "same")
-        return (x - gain * low).astype(x.dtype, copy=False)
+        return x - pred, lag, voicing
 
     def pitch(self, x: np.ndarray, sr: int) -> tuple[np.ndarray, np.ndarray]:
         """Per-hop pitch lag (fractional, in samples at ``sr``) and voicing (normalised
