@@ -51,7 +51,7 @@ from nwcodec.bitstream import (
     TruncatedError,
     check_layers,
 )
-from nwcodec.dsp.stereo import from_mid_side, prefer_mid_side, to_mid_side
+from nwcodec.dsp.stereo import from_mid_side, joint_coding
 from nwcodec.entropy import EntropyError
 from nwcodec.errors import NwcodecError
 from nwcodec.files import atomic_output
@@ -170,12 +170,11 @@ class Codec:
                     ) -> tuple[list[Chunk], list[int]]:
         """Every channel of one block as a chunk with all the layers its content allows
         (mid/side pairs where they help), and the channels loudest first."""
-        x = block.copy()
+        x, joint = joint_coding(block)
         flags = [0] * x.shape[1]
-        for c in range(0, x.shape[1] - 1, 2):
-            if prefer_mid_side(x[:, c], x[:, c + 1]):
-                x[:, c], x[:, c + 1] = to_mid_side(x[:, c], x[:, c + 1])
-                flags[c], flags[c + 1] = FLAG_MID, FLAG_SIDE
+        for pair, mid_side in enumerate(joint):
+            if mid_side:
+                flags[2 * pair], flags[2 * pair + 1] = FLAG_MID, FLAG_SIDE
         levels = [loudest_frame_db(x[:, c], self.sample_rate) for c in range(x.shape[1])]
         chunks = []
         for c, content in enumerate(classify(levels)):

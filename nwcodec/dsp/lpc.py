@@ -439,10 +439,14 @@ def residual(x: Array, a_sub: Array, state: Array | None = None) -> tuple[Array,
 
 def synthesize(e: Array, a_sub: Array, state: Array | None = None) -> tuple[Array, Array]:
     """Synthesis filter ``x = e / A(z)`` with coefficients switched per sub-frame; exact
-    inverse of :func:`residual`. Arguments as in :func:`residual`; ``state`` = last ``p``
-    output samples. numpy: ``lfilter`` per sub-frame; torch: block-recursive, differentiable."""
+    inverse of :func:`residual` (also for ``p = 0``). Arguments as in :func:`residual`;
+    ``state`` = last ``p`` output samples. numpy: ``lfilter`` per sub-frame; torch:
+    block-recursive, differentiable."""
     a2, n, sub, p = _sub_layout(e, a_sub)
     state = _zero_state(e, p) if state is None else state
+    if p == 0:  # no poles (an order-0 LPC stage): 1/A(z) is the gain 1/a_0 of each sub-frame
+        x = e.reshape(*e.shape[:-1], n, sub) / a2
+        return x.reshape(*x.shape[:-2], n * sub), state
     if _is_torch(e):
         return _synthesize_torch(e, a2, state, n, sub, p)
     return _synthesize_numpy(e, a2, state, n, sub, p)

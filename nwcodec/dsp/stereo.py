@@ -34,3 +34,16 @@ def prefer_mid_side(left: np.ndarray, right: np.ndarray) -> bool:
     left/right does (the ratio of the weaker to the stronger signal's energy)."""
     mid, side = to_mid_side(left, right)
     return _weaker_share(mid, side) < MID_SIDE_GAIN * _weaker_share(left, right)
+
+
+def joint_coding(block: np.ndarray) -> tuple[np.ndarray, list[bool]]:
+    """The signals the encoder codes for ``block`` (samples, channels): a copy in which each
+    channel pair (0, 1), (2, 3), ... that :func:`prefer_mid_side` picks is its mid and side;
+    and, per pair, whether it is."""
+    x = block.copy()
+    joint = []
+    for c in range(0, x.shape[1] - 1, 2):
+        joint.append(prefer_mid_side(x[:, c], x[:, c + 1]))
+        if joint[-1]:
+            x[:, c], x[:, c + 1] = to_mid_side(x[:, c], x[:, c + 1])
+    return x, joint

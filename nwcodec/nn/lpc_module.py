@@ -15,6 +15,14 @@ As a stage (``nn/stage.py``): :meth:`LpcStage.forward` is the LSF quantiser's tr
 residual the autoencoders code), :meth:`~LpcStage.decompress` returns the decoder's filters
 and gains, and :meth:`~LpcStage.update` freezes the gain table and one table per LSF from the
 symbol counts gathered by :meth:`~LpcStage.count`.
+
+Order 0 (no LPC) exists for material where the speech tool may not pay: music at 44.1 kHz,
+where 24-32 LSFs a frame cost kilobits per second of side information and the envelope is
+not the source-filter shape LPC models. The stage then keeps only the framing, the fixed
+pre-emphasis and the per-frame gain: the networks code the pre-emphasised signal at unit level
+and the decoder's de-emphasis alone shapes their noise (a spectral tilt; ``preemphasis`` 0
+gives a plain, gain-normalised residual coder). Its side information is the gains alone, so
+a recipe can measure whether LPC earns its bits by changing ``order``.
 """
 
 from __future__ import annotations
@@ -51,6 +59,11 @@ class LpcConfig:
     gain_floor_db: float = -90.0  # lowest gain: one 16-bit LSB (2^-15); below is silence
     gain_levels: int = 48  # 48 × 2 dB cover -90 … +4 dB (a residual may exceed full scale)
 
+    def __post_init__(self) -> None:
+        if self.order < 0 or self.order % 2:
+            raise ValueError(f"LPC order must be even and >= 0 (0: no LPC), got {self.order}")
+        if self.frame % self.subframes:
+            raise ValueError(f"frame {self.frame} is not a multiple of {self.subframes} sub-frames")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -83,9 +96,10 @@ class LpcStage(nn.Module):
         super().__init__()
         self.config = cfg = config or LpcConfig()
         # LSFs (radians) of typical speech spread over (0, pi); centroids are refined by fit_lsf.
+        # Order 0 has no LSFs, hence no quantiser.
         self.lsf_quantizer = SoftmaxQuantizer(
             cfg.order, cfg.lsf_centroids, groups=cfg.order, init_range=(0.1, 3.0), hardness=20.0
-        )
+        ) if cfg.order else None
         self.gain_table: FrequencyTable | None = None
         self.counts: list[np.ndarray] = []  # side-symbol histograms (gain, then each LSF)
         self.reset_counts()
@@ -116,6 +130,8 @@ class LpcStage(nn.Module):
     @torch.no_grad()
     def _dequantize_lsf(self, symbols: np.ndarray) -> np.ndarray:
         """(F, order) symbols -> stable LSFs (F, order), float64."""
+        if self.lsf_quantizer is None:
+            return np.zeros(symbols.shape)
         sym = torch.from_numpy(symbols.T[None].copy())
         lsf = self.lsf_quantizer.dequantize(sym)[0].T.double().numpy()
         return self.stabilize(lsf)
@@ -125,7 +141,10 @@ class LpcStage(nn.Module):
         return lpc.stabilize_lsf(lsf, self.config.min_gap)
 
     def _filters(self, lsf_q: np.ndarray) -> np.ndarray:
+        """(F, order) LSFs -> sub-frame filters (F, S, order+1); ``A(z) = 1`` at order 0."""
         cfg = self.config
+        if not cfg.order:
+            return np.ones((lsf_q.shape[0], cfg.subframes, 1))
         return lpc.lsf_to_subframe_lpc(lsf_q, cfg.subframes, gamma=cfg.gamma)
 
     # -- coding ----------------------------------------------------------------------------------
@@ -137,10 +156,7 @@ class LpcStage(nn.Module):
         padded = np.zeros(n_fr * cfg.frame, dtype=np.float64)
         padded[: x.shape[0]] = x
         y, _ = lpc.preemphasis(padded, cfg.preemphasis)
-        lsf = lpc.lpc_analysis(y, cfg.sample_rate, cfg.order, cfg.frame).lsf
-        with torch.no_grad():
-            z = torch.from_numpy(lsf.T[None].astype(np.float32).copy())
-            lsf_symbols = self.lsf_quantizer.symbols(z)[0].T.numpy().astype(np.int64)
+        lsf_symbols = self._lsf_symbols(self._lsf(y))
         a_sub = self._filters(self._dequantize_lsf(lsf_symbols))
         e, _ = lpc.residual(y, a_sub)
         rms = np.sqrt(np.mean(e.reshape(n_fr, cfg.frame) ** 2, axis=1))
@@ -157,15 +173,27 @@ class LpcStage(nn.Module):
         padded = np.zeros(n_fr * cfg.frame, dtype=np.float64)
         padded[: x.shape[0]] = x
         y, _ = lpc.preemphasis(padded, cfg.preemphasis)
-        lsf = lpc.lpc_analysis(y, cfg.sample_rate, cfg.order, cfg.frame).lsf.mean(axis=0)
-        with torch.no_grad():
-            z = torch.from_numpy(lsf[None, :, None].astype(np.float32))
-            lsf_symbols = self.lsf_quantizer.symbols(z)[0].T.numpy().astype(np.int64)
+        lsf_symbols = self._lsf_symbols(self._lsf(y).mean(axis=0, keepdims=True))
         a_sub = self._filters(self._dequantize_lsf(lsf_symbols))
         e, _ = lpc.residual(y, np.repeat(a_sub, n_fr, axis=0))
         gain_symbols = self._gain_symbols(np.sqrt(np.mean(e[: x.shape[0]] ** 2, keepdims=True)))
         return LpcAnalysis(lsf_symbols, gain_symbols, a_sub, self._gain_values(gain_symbols),
                            np.zeros(0, np.float32))
+
+    def _lsf(self, y: np.ndarray) -> np.ndarray:
+        """Unquantised LSFs (F, order) of the pre-emphasised ``y``."""
+        cfg = self.config
+        if not cfg.order:
+            return np.zeros((self.frames(y.shape[-1]), 0))
+        return lpc.lpc_analysis(y, cfg.sample_rate, cfg.order, cfg.frame).lsf
+
+    def _lsf_symbols(self, lsf: np.ndarray) -> np.ndarray:
+        """Hard symbols (F, order) of LSFs (F, order)."""
+        if self.lsf_quantizer is None:
+            return np.zeros(lsf.shape, np.int64)
+        with torch.no_grad():
+            z = torch.from_numpy(lsf.T[None].astype(np.float32).copy())
+            return self.lsf_quantizer.symbols(z)[0].T.numpy().astype(np.int64)
 
     def side_symbols(self, an: LpcAnalysis) -> list[np.ndarray]:
         """The side streams: the gain symbols, then each LSF's symbols, over the frames."""
@@ -184,7 +212,7 @@ class LpcStage(nn.Module):
     def forward(self, lsf: Tensor, mode: Mode = "soft") -> StageOutput:
         """Training pass of the LSF quantiser on LSFs (B, order, F): quantised LSFs,
         estimated bits, hardness penalty. (The gain quantiser is fixed: nothing to train.)"""
-        q = self.lsf_quantizer(lsf, mode)
+        q = self._quantizer()(lsf, mode)
         return StageOutput(q.z_hat, q.bits, q.penalty)
 
     def compress(self, x: np.ndarray) -> tuple[Compressed, LpcAnalysis]:
@@ -198,8 +226,9 @@ class LpcStage(nn.Module):
         return self._encode_side(self.analyze_stationary(x))
 
     def _encode_side(self, an: LpcAnalysis) -> bytes:
-        streams = [(an.gain_symbols, self._gain_table()),
-                   *self.lsf_quantizer.streams(torch.from_numpy(an.lsf_symbols.T))]
+        streams = [(an.gain_symbols, self._gain_table())]
+        if self.lsf_quantizer is not None:
+            streams += self.lsf_quantizer.streams(torch.from_numpy(an.lsf_symbols.T))
         return encode_streams(streams)
 
     def decompress(self, strings: list[bytes], shape: int, stationary: bool = False
@@ -212,10 +241,12 @@ class LpcStage(nn.Module):
             one = self.decompress(strings, self.config.frame)
             lsf_q = np.repeat(one.lsf, frames, axis=0)
             return LpcParams(lsf_q, self._filters(lsf_q), np.repeat(one.gain, frames))
+        q = self.lsf_quantizer
         gain_symbols, *lsf_streams = decode_streams(
-            data, [(frames, self._gain_table()), *self.lsf_quantizer.stream_specs(frames)]
+            data, [(frames, self._gain_table()), *(q.stream_specs(frames) if q else [])]
         )
-        lsf_symbols = self.lsf_quantizer.from_streams(lsf_streams, frames).numpy().T
+        lsf_symbols = (q.from_streams(lsf_streams, frames).numpy().T if q
+                       else np.zeros((frames, 0), np.int64))
         lsf_q = self._dequantize_lsf(lsf_symbols)
         return LpcParams(lsf_q, self._filters(lsf_q), self._gain_values(gain_symbols))
 
@@ -231,7 +262,13 @@ class LpcStage(nn.Module):
     def update(self) -> None:
         """Freeze the gain table and one table per LSF from :attr:`counts`."""
         self.gain_table = FrequencyTable.from_counts(self.counts[0])
-        self.lsf_quantizer.update(np.stack(self.counts[1:]))
+        if self.lsf_quantizer is not None:
+            self.lsf_quantizer.update(np.stack(self.counts[1:]))
+
+    def _quantizer(self) -> SoftmaxQuantizer:
+        if self.lsf_quantizer is None:
+            raise NwcodecError("an order-0 LPC stage has no LSFs to quantise")
+        return self.lsf_quantizer
 
     def _gain_table(self) -> FrequencyTable:
         if self.gain_table is None:
@@ -241,14 +278,16 @@ class LpcStage(nn.Module):
     @property
     def tables(self) -> list[FrequencyTable]:
         """The gain table, then one table per LSF."""
-        return [self._gain_table(), *self.lsf_quantizer.frozen_tables()]
+        lsf = self.lsf_quantizer.frozen_tables() if self.lsf_quantizer is not None else []
+        return [self._gain_table(), *lsf]
 
     def load_tables(self, tables: Iterator[FrequencyTable]) -> None:
         gain = next(tables, None)
         if gain is None or gain.num_symbols != self.config.gain_levels:
             raise NwcodecError(f"expected a gain table of {self.config.gain_levels} symbols")
         self.gain_table = gain
-        self.lsf_quantizer.load_tables(tables)
+        if self.lsf_quantizer is not None:
+            self.lsf_quantizer.load_tables(tables)
 
     # -- training --------------------------------------------------------------------------------
 
@@ -261,7 +300,7 @@ class LpcStage(nn.Module):
 
         Centroids start at per-dimension quantiles. Returns the final error (rad RMS) and the
         estimated rate (bits per frame) over all of ``lsf``."""
-        q = self.lsf_quantizer
+        q = self._quantizer()
         k = q.num_centroids
         with torch.no_grad():
             levels = (np.arange(k) + 0.5) / k
@@ -290,6 +329,5 @@ class LpcStage(nn.Module):
 
     def analysis_lsf(self, x: np.ndarray) -> np.ndarray:
         """Unquantised LSFs (F, order) of a signal, for fitting the quantiser."""
-        cfg = self.config
-        y, _ = lpc.preemphasis(x.astype(np.float64), cfg.preemphasis)
-        return lpc.lpc_analysis(y, cfg.sample_rate, cfg.order, cfg.frame).lsf
+        y, _ = lpc.preemphasis(x.astype(np.float64), self.config.preemphasis)
+        return self._lsf(y)

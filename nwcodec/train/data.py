@@ -1,4 +1,9 @@
-"""Training data: real speech cut into the same two-second chunks the codec codes.
+"""Training data: real audio cut into the same two-second chunks the codec codes.
+
+Each channel signal is what the encoder codes (``Codec._code_block``): a mono file as it is;
+a stereo file chunk by chunk as mid/side where the encoder picks it (near-mono content), else
+as left/right (``nwcodec/dsp/stereo.py``). Almost silent chunks (e.g. the side of a mono
+recording) are left out, as the codec spends no layers on them.
 
 Each chunk goes through the LPC stage exactly as the encoder runs it (quantised filters and
 gain), and the cache keeps what a training step needs: the normalised residual the networks
@@ -13,10 +18,21 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import soundfile as sf
 import torch
 
-from nwcodec.audio import read_mono
+from nwcodec.audio import resample
+from nwcodec.dsp.stereo import joint_coding
 from nwcodec.nn.lpc_module import LpcStage
+
+
+def read_coded(path: Path, sr: int, chunk: int) -> np.ndarray:
+    """The channel signals (channels, samples) the encoder codes for the file at ``path``,
+    at rate ``sr``, deciding mid/side per ``chunk`` samples from the start as it does."""
+    audio, file_sr = sf.read(str(path), dtype="float32", always_2d=True)
+    x = resample(audio, int(file_sr), sr)
+    blocks = [joint_coding(x[i : i + chunk])[0] for i in range(0, x.shape[0], chunk)]
+    return np.ascontiguousarray(np.concatenate(blocks).T if blocks else x.T)
 
 
 def chunks_of(x: np.ndarray, size: int, offset: int = 0) -> Iterator[np.ndarray]:
@@ -60,13 +76,14 @@ class ChunkSet:
 
 def build_chunks(stage: LpcStage, files: list[Path], size: int, offsets: tuple[int, ...] = (0,)
                  ) -> ChunkSet:
-    """Run the LPC stage over every chunk of ``files`` (the codec's encoder path), counting
-    its side symbols into a fresh histogram (``stage.counts``)."""
+    """Run the LPC stage over every chunk of every coded channel signal of ``files`` (the
+    codec's encoder path), counting its side symbols into a fresh histogram
+    (``stage.counts``)."""
     residual, a_sub, gain = [], [], []
     stage.reset_counts()
     for path in files:
-        x = read_mono(path, stage.config.sample_rate)
-        for offset in offsets:
+        signals = read_coded(path, stage.config.sample_rate, size)
+        for x, offset in ((x, offset) for x in signals for offset in offsets):
             for chunk in chunks_of(x, size, offset):
                 an = stage.analyze(chunk)
                 residual.append(an.residual)

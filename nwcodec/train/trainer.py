@@ -31,16 +31,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import soundfile as sf
 import torch
 
-from nwcodec.audio import read_mono
 from nwcodec.corpus import data_dir, read_manifest
 from nwcodec.dsp import lpc
 from nwcodec.losses import CodecLoss, LossWeights
 from nwcodec.nn.cmrl import CascadeModel
 from nwcodec.nn.lpc_module import LpcConfig
 from nwcodec.nn.quantizer import RateController
-from nwcodec.train.data import ChunkSet, build_chunks
+from nwcodec.train.data import ChunkSet, build_chunks, read_coded
 
 log = logging.getLogger("nwcodec.train")
 
@@ -73,11 +73,17 @@ class Recipe:
 
     name: str
     train_tsv: str
+    # Free text: what the recipe is for and why its numbers are what they are.
+    notes: str = ""
     lpc: dict = field(default_factory=dict)
     lsf_lambda: float = 3e-5
     lsf_files: int = 300
     lsf_steps: int = 300
     train_files: int = 0  # 0 = all
+    # 0 = all; else a seeded random subset of the files of about this many seconds (whole
+    # files, drawn over the manifest, so every source is represented): bounds the memory of
+    # the chunk set (residual, and the frozen reconstruction and reference of every chunk).
+    train_seconds: float = 0.0
     stages: list[StagePlan] = field(default_factory=list)
     batch: int = 16
     lr: float = 1e-3
@@ -139,6 +145,18 @@ def _speech(model: CascadeModel, residual: torch.Tensor, a_sub: torch.Tensor,
     return x
 
 
+def _subset(files: list[Path], seconds: float, seed: int) -> list[Path]:
+    """Files drawn at random (``seed``) until their durations reach ``seconds``, in manifest
+    order."""
+    picked, total = [], 0.0
+    for i in np.random.default_rng(seed).permutation(len(files)):
+        if total >= seconds:
+            break
+        picked.append(int(i))
+        total += sf.info(str(files[i])).duration
+    return [files[i] for i in sorted(picked)]
+
+
 def _cosine(opt: torch.optim.Optimizer, steps: int, floor: float,
             step: int) -> torch.optim.lr_scheduler.LambdaLR:
     """Cosine decay from the optimiser's rate to ``floor`` times it over ``steps``, advanced
@@ -168,6 +186,8 @@ class Trainer:
         self.files = read_manifest(recipe.train_tsv)
         if recipe.train_files:
             self.files = self.files[: recipe.train_files]
+        if recipe.train_seconds:
+            self.files = _subset(self.files, recipe.train_seconds, recipe.seed)
 
     def _warm_start(self) -> int:
         """Copy the LPC stage and the first ``init.stages`` stages from ``init.weights``."""
@@ -191,7 +211,7 @@ class Trainer:
 
     def fit_lpc(self) -> None:
         path = self.dir / "lpc.pt"
-        if self.recipe.init:
+        if self.recipe.init or not self.model.lpc.config.order:  # loaded, or no LSFs
             torch.save(self.model.lpc.state_dict(), path)
             return
         if path.exists():
@@ -200,9 +220,11 @@ class Trainer:
         stage = self.model.lpc
         rng = np.random.default_rng(self.recipe.seed)
         pick = rng.choice(len(self.files), min(self.recipe.lsf_files, len(self.files)), False)
-        lsf = np.concatenate(
-            [stage.analysis_lsf(read_mono(self.files[i], stage.config.sample_rate)) for i in pick]
-        )
+        lsf = np.concatenate([
+            stage.analysis_lsf(x)
+            for i in pick
+            for x in read_coded(self.files[i], stage.config.sample_rate, self.model.chunk_samples)
+        ])
         stats = stage.fit_lsf(lsf, steps=self.recipe.lsf_steps, lam=self.recipe.lsf_lambda)
         log.info("lpc: fitted on %d frames: %s", lsf.shape[0], stats)
         torch.save(stage.state_dict(), path)
@@ -215,7 +237,8 @@ class Trainer:
         t0 = time.time()
         data = build_chunks(self.model.lpc, self.files, self.model.chunk_samples)
         data.save(path)
-        log.info("data: %d chunks in %.0f s", len(data), time.time() - t0)
+        log.info("data: %d chunks (%.2f GB of residual) from %d files in %.0f s", len(data),
+                 data.residual.nbytes / 1e9, len(self.files), time.time() - t0)
         return data
 
     def _checkpoint(self) -> Path:
