@@ -35,6 +35,7 @@ import argparse
 import csv
 import dataclasses
 import datetime
+import hashlib
 import io
 import json
 import math
@@ -363,7 +364,8 @@ def render(rows: Sequence[dict[str, Any]], targets: Sequence[Target],
         f"- Generated: {info['date']} on {info['machine']}",
         f"- Command: `{info['command']}`",
         f"- Data: {info['excerpts']} excerpts ({info['audio_seconds'] / 60:.1f} min) of "
-        f"`{info['manifest']}` ({info['tracks']} tracks): the middle {info['seconds']:g} s of "
+        f"`{info['manifest']}` ({info['tracks']} tracks, sha256 {info['manifest_sha']}…): "
+        f"the middle {info['seconds']:g} s of "
         f"each track (whole tracks when shorter; tracks under {MIN_SECONDS:g} s left out).",
         f"- This run: {info['new_pairs']} new condition×excerpt pairs in "
         f"{info['wall_seconds'] / 60:.1f} min on {info['workers']} worker process(es), "
@@ -505,6 +507,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         "audio_seconds": sum(e.frames for e in excerpts) / MUSIC_RATE,
         "manifest": a.tsv,
         "tracks": len(read_manifest(a.tsv)),
+        "manifest_sha": hashlib.sha256(a.tsv.read_bytes()).hexdigest()[:16],
         "seconds": a.seconds,
         "new_pairs": len(new),
         "reused": len(rows) - len(new),
