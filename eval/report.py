@@ -56,15 +56,23 @@ def _progress(total: int):  # -> Callable[[int], None]
 
 
 def codec_speed(condition: Condition, signals: Sequence[np.ndarray], sr: int) -> dict[str, float]:
-    """Multiples of real time on this process (one core): encode/decode, or round trip only."""
+    """Multiples of real time on this process (one core): encode/decode (baselines and our
+    tiers), or round trip only (other conditions)."""
     audio_seconds = sum(len(x) for x in signals) / sr
     if isinstance(condition, Baseline):
+        encode, decode = condition.encode, condition.decode
+    elif isinstance(condition, NeuralCondition):
+        codec = condition.codec()
+        encode, decode = (lambda x: codec.encode(x, sr)), codec.decode
+    else:
+        encode = decode = None
+    if encode is not None:
         enc = dec = 0.0
         for x in signals:
             with Clock() as e:
-                packets = condition.encode(x)
+                packets = encode(x)
             with Clock() as d:
-                condition.decode(packets)
+                decode(packets)
             enc, dec = enc + e.wall, dec + d.wall
         return {"encode": audio_seconds / enc, "decode": audio_seconds / dec}
     with Clock() as clock:

@@ -1,15 +1,23 @@
-"""Legacy codec baselines (AMR-WB, Opus, MP3) behind one round-trip interface at 16 kHz.
+"""Legacy codec baselines (AMR-WB, Opus, MP3) behind one round-trip interface.
 
-* AMR-WB: encoded with Debian ``libvo-amrwbenc0`` through ctypes into RFC 4867 storage format
-  (``#!AMR-WB\\n`` + frames), decoded with PyAV's native ``amrwb`` decoder.
-* Opus: PyAV ``libopus``, CBR (``vbr=off``), ``application=voip``, 20 ms frames, decoded with
-  PyAV ``libopus`` (which outputs 48 kHz; resampled to 16 kHz with ``resample_poly``).
-* MP3: PyAV ``libmp3lame`` CBR (MPEG-2 Layer III at 16 kHz), decoded with PyAV ``mp3float``.
+Each baseline is one bitrate at one input rate and channel count: 16 kHz mono (speech, the
+default) or, for Opus and MP3, e.g. 44.1 kHz stereo (music, :data:`MUSIC_RATE`).
 
-``roundtrip`` returns the decoded signal with the codec delay removed (same length as the input)
+* AMR-WB: 16 kHz mono only. Encoded with Debian ``libvo-amrwbenc0`` through ctypes into RFC 4867
+  storage format (``#!AMR-WB\\n`` + frames), decoded with PyAV's native ``amrwb`` decoder.
+* Opus: PyAV ``libopus``, 20 ms frames; at 16 kHz mono (speech) CBR (``vbr=off``) with
+  ``application=voip``, at any other rate or channel count (music) constrained VBR
+  (``vbr=constrained``) with ``application=audio``. libopus takes 8, 12, 16,
+  24 or 48 kHz: other input (44.1 kHz) is resampled to 48 kHz before encoding. The decoder
+  outputs 48 kHz, resampled back to the input rate with ``resample_poly``.
+* MP3: PyAV ``libmp3lame`` CBR at the input rate (MPEG-2 Layer III at 16 kHz, MPEG-1 at
+  44.1 kHz; only the standard's bitrates for that rate), decoded with PyAV ``mp3float``.
+
+``roundtrip`` returns the decoded signal with the codec delay removed (same shape as the input)
 and ``nbytes``, the codec payload: the sum of the encoded frames/packets. AMR-WB frames include
-their 1-byte ToC; file-level headers (the 9-byte AMR magic, Ogg pages, ID3/Xing) are not counted.
-The encoder is flushed, so trailing frames that carry the codec's look-ahead are counted.
+their 1-byte ToC, MP3 frames their 4-byte header; file-level framing (the 9-byte AMR magic, Ogg
+pages, ID3/Xing tags) is not counted. The encoder is flushed, so trailing frames that carry the
+codec's look-ahead are counted.
 """
 
 from __future__ import annotations
@@ -28,6 +36,8 @@ from nwcodec.audio import resample
 from nwcodec.metrics import cross_correlation
 
 SAMPLE_RATE = 16000
+"""The default (speech) input rate."""
+MUSIC_RATE = 44100
 
 
 class Availability(NamedTuple):
@@ -56,27 +66,49 @@ def _av_codecs_missing(*names: tuple[str, str]) -> str:
     return ""
 
 
+def _channel_word(channels: int) -> str:
+    return {1: "mono", 2: "stereo"}.get(channels, f"{channels}ch")
+
+
 class Baseline(ABC):
-    """A legacy codec at one bitrate setting. Subclasses set the class variables."""
+    """A legacy codec at one bitrate (total over the channels) for ``sample_rate`` Hz input of
+    ``channels`` channels. Subclasses set the class variables."""
 
     family: ClassVar[str]
     display: ClassVar[str]
     delay: ClassVar[int]
-    """Samples at 16 kHz dropped from the start of the decoder output (measured, see REPORT)."""
+    """Samples at the input rate dropped from the start of the decoder output (measured, see
+    REPORT; the same at 16 and 44.1 kHz for MP3, whose codec runs at the input rate)."""
 
-    def __init__(self, bitrate_kbps: float) -> None:
+    def __init__(
+        self, bitrate_kbps: float, sample_rate: int = SAMPLE_RATE, channels: int = 1
+    ) -> None:
+        if channels < 1:
+            raise ValueError(f"channels must be at least 1, got {channels}")
         self.bitrate_kbps = float(bitrate_kbps)
+        self.sample_rate = int(sample_rate)
+        self.channels = int(channels)
+
+    @property
+    def _speech(self) -> bool:
+        return (self.sample_rate, self.channels) == (SAMPLE_RATE, 1)
 
     @property
     def name(self) -> str:
-        return f"{self.family}-{self.bitrate_kbps:g}"
+        """Unique id: ``mp3-32`` for 16 kHz mono, ``mp3-128-44.1k-stereo`` otherwise."""
+        base = f"{self.family}-{self.bitrate_kbps:g}"
+        if self._speech:
+            return base
+        return f"{base}-{self.sample_rate / 1000:g}k-{_channel_word(self.channels)}"
 
     @property
     def label(self) -> str:
-        return f"{self.display} {self.bitrate_kbps:g}k"
+        base = f"{self.display} {self.bitrate_kbps:g}k"
+        return base if self._speech else f"{base} {_channel_word(self.channels)}"
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.bitrate_kbps:g})"
+        extra = "" if self._speech else f", {self.sample_rate}, {self.channels}"
+        return f"{type(self).__name__}({self.bitrate_kbps:g}{extra})"
 
     @classmethod
     @abstractmethod
@@ -85,20 +117,36 @@ class Baseline(ABC):
 
     @abstractmethod
     def encode(self, audio: np.ndarray) -> list[bytes]:
-        """Encode 16 kHz mono float audio into codec frames/packets."""
+        """Encode float audio at ``sample_rate`` ((n,) mono or (n, channels)) into codec
+        frames/packets."""
 
     @abstractmethod
     def decode(self, packets: Sequence[bytes]) -> np.ndarray:
-        """Decode packets to 16 kHz float audio, codec delay still included."""
+        """Decode packets to float audio at ``sample_rate``, (n,) for mono, else (n, channels);
+        codec delay still included."""
+
+    def check_input(self, audio: np.ndarray, sr: int) -> np.ndarray:
+        """``audio`` as float32, (n,) for a mono baseline or (n, channels); ValueError if the
+        rate or channel count is not this baseline's."""
+        if sr != self.sample_rate:
+            raise ValueError(
+                f"{self.label} baseline expects {self.sample_rate} Hz audio, got {sr}"
+            )
+        audio = np.asarray(audio, dtype=np.float32)
+        if self.channels == 1 and (audio.ndim == 1 or audio.shape[1:] == (1,)):
+            return audio.reshape(-1)
+        if audio.ndim != 2 or audio.shape[1] != self.channels:
+            raise ValueError(f"{self.label} baseline expects {self.channels} channel(s), got "
+                             f"shape {audio.shape}")
+        return audio
 
     def roundtrip(self, audio: np.ndarray, sr: int = SAMPLE_RATE) -> tuple[np.ndarray, int]:
-        """Encode and decode; returns (delay-compensated audio of the input length, nbytes)."""
-        if sr != SAMPLE_RATE:
-            raise ValueError(f"{self.label} baseline expects {SAMPLE_RATE} Hz audio, got {sr}")
-        audio = np.asarray(audio, dtype=np.float32).reshape(-1)
+        """Encode and decode; returns (delay-compensated audio of the input's shape, nbytes)."""
+        audio = self.check_input(audio, sr)
         packets = self.encode(audio)
         decoded = self.decode(packets)[self.delay : self.delay + len(audio)]
-        decoded = np.pad(decoded, (0, len(audio) - len(decoded)))
+        missing = len(audio) - len(decoded)
+        decoded = np.pad(decoded, [(0, missing)] + [(0, 0)] * (decoded.ndim - 1))
         return decoded.astype(np.float32), sum(len(p) for p in packets)
 
 
@@ -143,10 +191,14 @@ class AmrWb(Baseline):
     # argmax on other material. eval/report.py re-measures it on each run.
     delay = 95
 
-    def __init__(self, bitrate_kbps: float) -> None:
+    def __init__(
+        self, bitrate_kbps: float, sample_rate: int = SAMPLE_RATE, channels: int = 1
+    ) -> None:
         if bitrate_kbps not in AMRWB_MODES:
             raise ValueError(f"AMR-WB has no {bitrate_kbps} kbit/s mode; modes: {AMRWB_MODES}")
-        super().__init__(bitrate_kbps)
+        if (sample_rate, channels) != (SAMPLE_RATE, 1):
+            raise ValueError(f"AMR-WB codes {SAMPLE_RATE} Hz mono only")
+        super().__init__(bitrate_kbps, sample_rate, channels)
 
     @classmethod
     def available(cls) -> Availability:
@@ -189,27 +241,50 @@ def storage_file(frames: Sequence[bytes]) -> bytes:
 
 
 class _PyAVBaseline(Baseline):
-    """Baseline encoded and decoded packet by packet through PyAV codec contexts."""
+    """Baseline encoded and decoded packet by packet through PyAV codec contexts, at the input
+    rate if the codec takes it (``rates``), else at its lowest rate above it."""
 
     encoder: ClassVar[str]
     decoder: ClassVar[str]
     sample_format: ClassVar[str]
-    options: ClassVar[dict[str, str]] = {}
+    rates: ClassVar[tuple[int, ...]]
+
+    def __init__(
+        self, bitrate_kbps: float, sample_rate: int = SAMPLE_RATE, channels: int = 1
+    ) -> None:
+        super().__init__(bitrate_kbps, sample_rate, channels)
+        if self.channels > 2:
+            raise ValueError(f"{self.display} baselines code mono or stereo, not {channels} "
+                             "channels")
+        above = [r for r in self.rates if r >= self.sample_rate]
+        if not above:
+            raise ValueError(f"{self.display} codes at most {max(self.rates)} Hz, got "
+                             f"{sample_rate}")
+        self.codec_rate = self.sample_rate if self.sample_rate in self.rates else min(above)
+
+    @property
+    def options(self) -> dict[str, str]:
+        """Encoder options (PyAV/ffmpeg AVOptions)."""
+        return {}
 
     @classmethod
     def available(cls) -> Availability:
         missing = _av_codecs_missing((cls.encoder, "w"), (cls.decoder, "r"))
         return Availability(not missing, missing)
 
+    @property
+    def _layout(self) -> str:
+        return _channel_word(self.channels)
+
     def _open_encoder(self):  # -> av.AudioCodecContext; av is imported lazily
         import av
 
         ctx = av.CodecContext.create(self.encoder, "w")
-        ctx.sample_rate = SAMPLE_RATE
-        ctx.layout = "mono"
+        ctx.sample_rate = self.codec_rate
+        ctx.layout = self._layout
         ctx.format = self.sample_format
         ctx.bit_rate = int(self.bitrate_kbps * 1000)
-        ctx.time_base = fractions.Fraction(1, SAMPLE_RATE)
+        ctx.time_base = fractions.Fraction(1, self.codec_rate)
         ctx.options = dict(self.options)
         ctx.thread_count = 1
         ctx.open()
@@ -218,18 +293,23 @@ class _PyAVBaseline(Baseline):
     def encode(self, audio: np.ndarray) -> list[bytes]:
         import av
 
+        audio = resample(np.asarray(audio, dtype=np.float32), self.sample_rate, self.codec_rate)
+        audio = audio.reshape(len(audio), -1)
         ctx = self._open_encoder()
         size = ctx.frame_size
-        samples = np.zeros(-(-len(audio) // size) * size, np.float32)
-        samples[: len(audio)] = audio
+        padded = np.zeros((-(-len(audio) // size) * size, self.channels), np.float32)
+        padded[: len(audio)] = audio
         if self.sample_format.startswith("s16"):
-            samples = _pcm16(samples)
+            padded = _pcm16(padded)
+        planar = self.sample_format.endswith("p")
         packets = []
-        for start in range(0, len(samples), size):
-            frame = av.AudioFrame.from_ndarray(
-                samples[None, start : start + size], format=self.sample_format, layout="mono"
-            )
-            frame.sample_rate = SAMPLE_RATE
+        for start in range(0, len(padded), size):
+            block = padded[start : start + size]
+            # PyAV takes planar frames as (channels, n), packed ones as (1, n * channels).
+            array = np.ascontiguousarray(block.T if planar else block.reshape(1, -1))
+            frame = av.AudioFrame.from_ndarray(array, format=self.sample_format,
+                                               layout=self._layout)
+            frame.sample_rate = self.codec_rate
             frame.pts = start
             packets += [bytes(p) for p in ctx.encode(frame)]
         return packets + [bytes(p) for p in ctx.encode(None)]
@@ -238,49 +318,87 @@ class _PyAVBaseline(Baseline):
         import av
 
         ctx = av.CodecContext.create(self.decoder, "r")
-        # The Opus header (pre-skip, input rate) is fixed per configuration: take it from a
-        # freshly opened encoder rather than carrying it beside the packets.
+        # The Opus header (pre-skip, input rate, channels) is fixed per configuration: take it
+        # from a freshly opened encoder rather than carrying it beside the packets.
         header = self._open_encoder().extradata
         if header:
             ctx.extradata = header
-        chunks, rate = [], SAMPLE_RATE
+        chunks, rate = [], self.codec_rate
         for packet in [*(av.Packet(p) for p in packets), None]:
             for frame in ctx.decode(packet):
-                pcm = frame.to_ndarray().reshape(-1)
+                pcm = frame.to_ndarray()
+                pcm = pcm.T if frame.format.is_planar else pcm.reshape(-1, self.channels)
                 chunks.append(pcm / 32768.0 if pcm.dtype == np.int16 else pcm)
                 rate = frame.sample_rate
         if not chunks:
-            return np.zeros(0, np.float32)
-        return resample(np.concatenate(chunks).astype(np.float64), rate, SAMPLE_RATE)
+            out = np.zeros((0, self.channels), np.float32)
+        else:
+            out = resample(np.concatenate(chunks).astype(np.float64), rate, self.sample_rate)
+        return out[:, 0] if self.channels == 1 else out
 
 
 class Opus(_PyAVBaseline):
-    """Opus (libopus) CBR, application=voip, 20 ms frames."""
+    """Opus (libopus), 20 ms frames: speech (16 kHz mono) CBR with application=voip, anything
+    else (music) constrained VBR with application=audio."""
 
     family = "opus"
     display = "Opus"
     encoder = decoder = "libopus"
     sample_format = "flt"
-    # application=voip: on 20 dev files it beat 'audio' at 24 kbit/s (PESQ-WB 4.43 vs 4.39),
-    # lost at 12 (3.58 vs 3.62), tied at 6 (1.77); voip is also the published protocol (peers §C).
-    options = {"vbr": "off", "application": "voip"}
+    rates = (8000, 12000, 16000, 24000, 48000)
     # The libopus decoder applies the OpusHead pre-skip (312 @ 48 kHz) itself and resample_poly is
     # zero-phase, so only a sub-sample offset remains: the summed cross-correlation over 20 dev
-    # files peaks between -1 and 0 (parabolic peak ~-0.6 at 12k), left uncompensated.
+    # files peaks between -1 and 0 (parabolic peak ~-0.6 at 12k), left uncompensated. At 44.1 kHz
+    # stereo (48 kHz inside) the synthetic test signals peak at 0 too.
     delay = 0
+
+    @property
+    def options(self) -> dict[str, str]:
+        if self._speech:
+            # application=voip: on 20 dev files it beat 'audio' at 24 kbit/s (PESQ-WB 4.43 vs
+            # 4.39), lost at 12 (3.58 vs 3.62), tied at 6 (1.77); voip is also the published
+            # protocol (peers §C).
+            return {"vbr": "off", "application": "voip"}
+        # Music: opusenc's own mode for music is VBR; constrained VBR keeps each file near the
+        # nominal rate (the comparison is at equal rates) while letting Opus spend bits where
+        # the music needs them, as CBR cannot.
+        return {"vbr": "constrained", "application": "audio"}
+
+
+MP3_BITRATES: dict[tuple[int, ...], tuple[int, ...]] = {
+    (32000, 44100, 48000): (32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320),
+    (16000, 22050, 24000): (8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160),
+    (8000, 11025, 12000): (8, 16, 24, 32, 40, 48, 56, 64),
+}
+"""Layer III bitrates (kbit/s) by sample rate: MPEG-1, MPEG-2 and MPEG-2.5 (ISO/IEC 11172-3,
+13818-3). LAME silently rounds any other CBR rate to one of these."""
 
 
 class Mp3(_PyAVBaseline):
-    """MP3 (LAME) CBR; at 16 kHz this is MPEG-2 Layer III, 576-sample frames."""
+    """MP3 (LAME) CBR at the input rate: MPEG-1 Layer III (1152-sample frames) at 32-48 kHz,
+    MPEG-2 (576-sample frames) at 16-24 kHz."""
 
     family = "mp3"
     display = "MP3"
     encoder = "libmp3lame"
     decoder = "mp3float"
     sample_format = "s16p"
+    rates = tuple(sorted(r for group in MP3_BITRATES for r in group))
     # LAME encoder delay 576 + 529 decoder delay: PyAV decodes raw packets without the LAME
-    # gapless header, so the summed cross-correlation peaks at 1105 (every file, every bitrate).
+    # gapless header, so the summed cross-correlation peaks at 1105 (every file, every bitrate;
+    # at 44.1 kHz MPEG-1 too, on the synthetic test signals).
     delay = 1105
+
+    def __init__(
+        self, bitrate_kbps: float, sample_rate: int = SAMPLE_RATE, channels: int = 1
+    ) -> None:
+        if sample_rate not in self.rates:
+            raise ValueError(f"MP3 has no {sample_rate} Hz mode; rates: {self.rates}")
+        allowed = next(kbps for group, kbps in MP3_BITRATES.items() if sample_rate in group)
+        if bitrate_kbps not in allowed:
+            raise ValueError(f"MP3 at {sample_rate} Hz has no {bitrate_kbps:g} kbit/s rate; "
+                             f"rates: {allowed}")
+        super().__init__(bitrate_kbps, sample_rate, channels)
 
 
 OPUS_KBPS = (6, 8, 12, 16, 24, 32)
@@ -334,12 +452,15 @@ def available_baselines() -> tuple[list[Baseline], dict[str, str]]:
 def measure_delay(baseline: Baseline, signals: Sequence[np.ndarray], max_lag: int = 2000) -> int:
     """Codec delay in samples: peak of the cross-correlation summed over several signals.
 
-    Uses raw decoder output (no compensation). Summing over files makes the peak robust where a
-    single file's peak wobbles by a sample or two at low bitrates.
+    Uses raw decoder output (no compensation), of multichannel signals the channel mean.
+    Summing over files makes the peak robust where a single file's peak wobbles by a sample or
+    two at low bitrates.
     """
     total = np.zeros(2 * max_lag + 1)
     for x in signals:
+        x = baseline.check_input(x, baseline.sample_rate)
         y = baseline.decode(baseline.encode(x)).astype(np.float64)
-        cc = cross_correlation(np.asarray(x, dtype=np.float64), y, max_lag)
+        x, y = (a.reshape(len(a), -1).mean(axis=1) for a in (x.astype(np.float64), y))
+        cc = cross_correlation(x, y, max_lag)
         total += cc / (np.linalg.norm(x) * np.linalg.norm(y) + 1e-12)
     return int(np.argmax(total)) - max_lag

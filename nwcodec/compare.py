@@ -97,17 +97,24 @@ class NeuralCondition:
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "_codec": None}  # workers load their own copy
 
+    def _load(self) -> Any:
+        """A fresh ``Codec`` for this condition (subclasses load other weights)."""
+        from nwcodec.codec import Codec
+
+        return Codec.load(self.tier)
+
     def codec(self) -> Any:
         if self._codec is None:
-            from nwcodec.codec import Codec
-
-            self._codec = Codec.load(self.tier)
+            self._codec = self._load()
         return self._codec
 
     def roundtrip(self, audio: np.ndarray, sr: int) -> tuple[np.ndarray, int]:
+        """Decoded audio in the input's shape ((n,) or (n, channels)) and rate, and bytes."""
         data = self.codec().encode(audio, sr)
         decoded, out_sr = self.codec().decode(data)
-        return resample(np.asarray(decoded, dtype=np.float64).reshape(-1), out_sr, sr), len(data)
+        decoded = np.asarray(decoded, dtype=np.float64)
+        decoded = resample(decoded.reshape(len(decoded), -1), out_sr, sr)
+        return (decoded[:, 0] if np.ndim(audio) == 1 else decoded), len(data)
 
 
 def default_conditions() -> list[NeuralCondition]:
@@ -149,23 +156,29 @@ def single_thread() -> None:
         torch.set_num_threads(1)
 
 
+Scorer = Callable[[Condition, Any, Sequence[str]], dict[str, Any]]
+
+
 def run(
-    files: Sequence[Path],
+    files: Sequence[Any],
     conditions: Sequence[Condition],
     metrics: Sequence[str] = DEFAULT_METRICS,
     workers: int = 2,
     progress: Callable[[int], None] | None = None,
+    score: Scorer = score_pair,
 ) -> list[dict[str, Any]]:
     """Score every (condition, file) pair, ``workers`` processes in parallel (1 = in-process).
 
+    ``score(condition, file, metrics)`` makes one row (default :func:`score_pair`; another
+    scorer may take other items than paths, e.g. excerpts, and must be picklable).
     ``progress(n)`` is called with the number of pairs just finished. Rows come back ordered by
-    condition, then file.
+    condition, then the row's ``file``.
     """
     tasks = [(c, f) for c in conditions for f in files]
     rows: list[dict[str, Any]] = []
     if workers <= 1 or len(tasks) == 1:
         for c, f in tasks:
-            rows.append(score_pair(c, f, metrics))
+            rows.append(score(c, f, metrics))
             if progress:
                 progress(1)
     else:
@@ -174,7 +187,7 @@ def run(
         # OpenMP pool inherited from the parent is never used.
         ctx = multiprocessing.get_context("fork")
         with ProcessPoolExecutor(workers, mp_context=ctx, initializer=single_thread) as pool:
-            futures = [pool.submit(score_pair, c, f, metrics) for c, f in tasks]
+            futures = [pool.submit(score, c, f, metrics) for c, f in tasks]
             for future in as_completed(futures):
                 rows.append(future.result())
                 if progress:

@@ -103,3 +103,79 @@ def test_missing_library_is_reported(monkeypatch):
 def test_wrong_sample_rate_is_rejected():
     with pytest.raises(ValueError, match="16000 Hz"):
         B.Opus(12).roundtrip(np.zeros(8000, np.float32), 8000)
+    with pytest.raises(ValueError, match="2 channel"):
+        B.Mp3(128, B.MUSIC_RATE, 2).roundtrip(np.zeros(8000, np.float32), B.MUSIC_RATE)
+
+
+MUSIC_SR = B.MUSIC_RATE
+
+
+def _music_signal(seconds: float = 2.0) -> np.ndarray:
+    """44.1 kHz stereo: the speech-like test signal's recipe an octave up, the right channel a
+    delayed, quieter copy plus its own noise (so the two channels differ)."""
+    rng = np.random.default_rng(1)
+    t = np.arange(int(seconds * MUSIC_SR)) / MUSIC_SR
+    phase = 2 * np.pi * np.cumsum(220 + 60 * np.sin(2 * np.pi * 0.7 * t)) / MUSIC_SR
+    tone = sum(np.sin(k * phase) / k for k in range(1, 40)) * np.sin(np.pi * 1.5 * t) ** 2
+    left = 0.08 * tone + 0.02 * rng.normal(size=len(t))
+    right = 0.7 * np.roll(left, 37) + 0.02 * rng.normal(size=len(t))
+    return np.stack([left, right], axis=1).astype(np.float32)
+
+
+MUSIC_SETTINGS = [
+    B.Mp3(128, MUSIC_SR, 2),
+    B.Mp3(64, MUSIC_SR, 2),
+    B.Mp3(32, MUSIC_SR, 1),
+    B.Opus(96, MUSIC_SR, 2),
+    B.Opus(32, MUSIC_SR, 1),
+]
+
+
+@pytest.mark.parametrize("baseline", MUSIC_SETTINGS, ids=lambda b: b.name)
+def test_music_roundtrip_keeps_shape_channels_alignment_and_rate(baseline):
+    _require(type(baseline))
+    x = _music_signal()
+    if baseline.channels == 1:
+        x = x.mean(axis=1)
+    decoded, nbytes = baseline.roundtrip(x, MUSIC_SR)
+    assert decoded.shape == x.shape
+    assert np.all(np.isfinite(decoded))
+    kbps = nbytes * 8 / (len(x) / MUSIC_SR) / 1000
+    # Constrained VBR (Opus) may undershoot a little; flushing adds about 2 frames (MP3).
+    assert baseline.bitrate_kbps * 0.9 <= kbps <= baseline.bitrate_kbps * 1.06
+    for c in range(baseline.channels):
+        ref = x.reshape(len(x), -1)[:, c].astype(np.float64)
+        out = decoded.reshape(len(x), -1)[:, c].astype(np.float64)
+        assert abs(estimate_delay(ref, out, 400)) <= 1
+        assert np.corrcoef(ref, out)[0, 1] > 0.8
+    if baseline.channels == 2:  # the channels stay apart (not a mono downmix)
+        assert np.corrcoef(decoded[:, 0], decoded[:, 1])[0, 1] < 0.95
+
+
+@pytest.mark.parametrize("cls", [B.Mp3, B.Opus])
+def test_music_delays_match_measurement(cls):
+    _require(cls)
+    baseline = cls(128, MUSIC_SR, 2)
+    assert baseline.codec_rate == (48000 if cls is B.Opus else MUSIC_SR)
+    assert abs(B.measure_delay(baseline, [_music_signal(1.0)]) - baseline.delay) <= 1
+
+
+def test_music_names_are_distinct_from_speech():
+    assert B.Mp3(64).name == "mp3-64"
+    assert B.Mp3(64, MUSIC_SR, 2).name == "mp3-64-44.1k-stereo"
+    assert B.Opus(32, MUSIC_SR, 1).label == "Opus 32k mono"
+    assert B.Opus(12).options["application"] == "voip"
+    assert B.Opus(64, MUSIC_SR, 2).options == {"vbr": "constrained", "application": "audio"}
+
+
+def test_mp3_accepts_only_the_standard_bitrates():
+    # LAME would silently code 120 kbit/s at 112: refuse it instead.
+    with pytest.raises(ValueError, match="no 120 kbit/s"):
+        B.Mp3(120, MUSIC_SR, 2)
+    with pytest.raises(ValueError, match="no 144 kbit/s"):
+        B.Mp3(144, MUSIC_SR, 2)  # an MPEG-2 rate, not MPEG-1
+    assert B.Mp3(144).bitrate_kbps == 144
+    with pytest.raises(ValueError, match="96000 Hz"):
+        B.Mp3(128, 96000, 2)
+    with pytest.raises(ValueError, match="16000 Hz mono only"):
+        B.AmrWb(12.65, MUSIC_SR, 1)

@@ -134,6 +134,13 @@ def test_neural_condition_uses_codec_api(monkeypatch):
     assert C.family_of(condition) == "nwc"
 
 
+def test_neural_condition_keeps_stereo_apart():
+    x = np.stack([_tone_speech(0.5, 0), 0.5 * _tone_speech(0.5, 1)], axis=1)
+    decoded, nbytes = C.NeuralCondition("test-random").roundtrip(x, SR)
+    assert decoded.shape == x.shape and nbytes > 0
+    assert not np.allclose(decoded[:, 0], decoded[:, 1])
+
+
 def _run_cli(args):
     result = CliRunner().invoke(compare_cmd, args)
     assert "Traceback" not in result.output
