@@ -151,7 +151,7 @@ class LearnedPostfilter(nn.Module):
     @torch.inference_mode()
     def process(self, x: np.ndarray, kbps: float) -> np.ndarray:
         """One decoded chunk (n,) float32 at the model rate -> postfiltered (n,)."""
-        if len(x) < 2 * self.config.hop:
+        if len(x) < 4 * self.config.hop:  # shorter than one analysis window: nothing to do
             return x
         xt, dt, feats = self.prepare(x, kbps)
         y = self(xt[None], dt[None], feats[None])[0, : len(x)]
