@@ -4,7 +4,6 @@ recipe of ``"kind": "postfilter"``, of a learned decoder postfilter
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 
@@ -27,8 +26,9 @@ from nwcodec.corpus import DATA_ENV, DEFAULT_DATA
 def train(recipe: str, workdir: str, out: str, data: Path, layers: int | None) -> None:
     """Train the tier (or postfilter) described by RECIPE (JSON), resuming from WORKDIR's
     checkpoint."""
+    from nwcodec.train import load_recipe
     from nwcodec.train.postfilter import PostfilterRecipe, PostfilterTrainer
-    from nwcodec.train.trainer import Recipe, Trainer
+    from nwcodec.train.trainer import Trainer
 
     Path(workdir).mkdir(parents=True, exist_ok=True)
     logging.basicConfig(
@@ -36,13 +36,14 @@ def train(recipe: str, workdir: str, out: str, data: Path, layers: int | None) -
         format="%(asctime)s %(message)s",
         handlers=[logging.StreamHandler(), logging.FileHandler(Path(workdir) / "train.log")],
     )
-    if json.loads(Path(recipe).read_text()).get("kind") == "postfilter":
+    plan = load_recipe(recipe, data)
+    if isinstance(plan, PostfilterRecipe):
         if layers is not None:
             raise click.BadParameter("a postfilter recipe has no stages", param_hint="--layers")
-        digest = PostfilterTrainer(PostfilterRecipe.load(recipe, data), workdir).run(Path(out))
+        digest = PostfilterTrainer(plan, workdir).run(Path(out))
         click.echo(f"{out} sha256 {digest}")
         return
-    trainer = Trainer(Recipe.load(recipe, data), workdir)
+    trainer = Trainer(plan, workdir)
     if layers is not None and layers > len(trainer.recipe.stages):
         raise click.BadParameter(f"the recipe has {len(trainer.recipe.stages)} stages",
                                  param_hint="--layers")

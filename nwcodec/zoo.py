@@ -107,9 +107,19 @@ LADDER_V2 = ("speech-ladder-125d9328.pt",
              "125d932865a34b190c8f3396dcb4f3ddb9b97229fa5d45710b475762fb2e6bf4")
 
 
-def _speech16k(**fields) -> Tier:
-    """A 16 kHz speech tier: 2-s chunks, decoded through the bass postfilter."""
-    return Tier(sample_rate=16000, chunk_samples=32000, postfilter=BassPostfilter(), **fields)
+# The learned decoder postfilter of the active speech tiers (MODEL_CARD_postfilter_speech.md).
+# Retired tiers keep the bass postfilter their model cards were measured with.
+POSTFILTER_SPEECH = ShippedPostfilter(
+    "postfilter-speech-883478a4.pt",
+    "883478a4735013e9c13906021529a670e37eb65713294ad065f05657f9413cd2")
+
+
+def _speech16k(postfilter: BassPostfilter | ShippedPostfilter | None = None,
+               **fields) -> Tier:
+    """A 16 kHz speech tier: 2-s chunks, decoded through ``postfilter`` (default: the bass
+    postfilter)."""
+    return Tier(sample_rate=16000, chunk_samples=32000,
+                postfilter=postfilter or BassPostfilter(), **fields)
 
 
 def _ladder_tier(tier_id: int, kbps: int, layers: int, quality: str,
@@ -118,6 +128,7 @@ def _ladder_tier(tier_id: int, kbps: int, layers: int, quality: str,
     what = (f"layers 1-{layers} of the speech ladder (LPC + {layers} residual "
             f"autoencoder{'s' if layers > 1 else ''}, HARP skip each)")
     return _speech16k(
+        postfilter=None if retired else POSTFILTER_SPEECH,
         id=tier_id,
         name=f"speech-{kbps}kbps" + ("-v1" if retired else ""),
         layers=layers,
@@ -126,8 +137,8 @@ def _ladder_tier(tier_id: int, kbps: int, layers: int, quality: str,
         sha256=ladder[1],
         description=(f"retired {retired} (its files still decode): " if retired else
                      "speech, 16 kHz: ") + what,
-        quality=quality + " (with postfilter; MODEL_CARD_speech_ladder"
-        + ("_v1" if retired else "") + ".md)",
+        quality=quality + (" (bass postfilter; MODEL_CARD_speech_ladder_v1.md)" if retired
+                           else " (learned postfilter; MODEL_CARD_speech_ladder.md)"),
         retired=bool(retired),
     )
 
@@ -182,11 +193,11 @@ TIERS: tuple[Tier, ...] = (
     *(
         _ladder_tier(*row)
         for row in (
-            (8, 8, 1, "dev: PESQ-WB 2.51, ViSQOL 2.76 at 7.68 kbit/s"),
-            (9, 12, 2, "dev: PESQ-WB 3.09, ViSQOL 3.47 at 12.7 kbit/s"),
-            (10, 16, 3, "dev: PESQ-WB 3.47, ViSQOL 3.85 at 16.0 kbit/s"),
-            (11, 24, 4, "dev: PESQ-WB 3.74, ViSQOL 4.13 at 23.9 kbit/s"),
-            (12, 32, 5, "dev: PESQ-WB 3.96, ViSQOL 4.20 at 31.9 kbit/s"),
+            (8, 8, 1, "dev: PESQ-WB 2.68, ViSQOL 2.75 at 7.62 kbit/s"),
+            (9, 12, 2, "dev: PESQ-WB 3.30, ViSQOL 3.40 at 12.6 kbit/s"),
+            (10, 16, 3, "dev: PESQ-WB 3.67, ViSQOL 3.83 at 15.8 kbit/s"),
+            (11, 24, 4, "dev: PESQ-WB 3.92, ViSQOL 4.10 at 23.7 kbit/s"),
+            (12, 32, 5, "dev: PESQ-WB 4.08, ViSQOL 4.18 at 31.6 kbit/s"),
         )
     ),
     _speech16k(
@@ -198,8 +209,9 @@ TIERS: tuple[Tier, ...] = (
         sha256="22e0e073ea51cb0dbb407f23438b8c84c732ef91cdd7780fdd5348ea5988d49d",
         description="speech, 16 kHz: LPC + one residual autoencoder with a HARP skip, its own "
         "model (not a ladder prefix: a refinement layer on it would cost more than a new base)",
-        quality="dev: PESQ-WB 2.34, ViSQOL 2.65 at 5.97 kbit/s (with postfilter; "
+        quality="dev: PESQ-WB 2.55, ViSQOL 2.64 at 5.93 kbit/s (learned postfilter; "
         "MODEL_CARD_speech_6kbps.md)",
+        postfilter=POSTFILTER_SPEECH,
     ),
 )
 

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from cli.app import main
 from nwcodec import metrics
-from nwcodec.train.trainer import Recipe
+from nwcodec.train import load_recipe
 from nwcodec.zoo import all_tiers
 from tests.extras import requires_eval
 from tests.test_codec import speechlike
@@ -151,9 +151,9 @@ def test_recipes_name_data_relative_to_the_data_directory(tmp_path, monkeypatch)
     for path in (ROOT / "nwcodec" / "train" / "recipes").glob("*.json"):
         tsv = json.loads(path.read_text())["train_tsv"]
         assert not Path(tsv).is_absolute() and ".." not in Path(tsv).parts, path
-        assert Recipe.load(path, tmp_path).train_tsv == str((tmp_path / tsv).resolve())
+        assert load_recipe(path, tmp_path).train_tsv == str((tmp_path / tsv).resolve())
         monkeypatch.setenv("NWC_DATA", str(tmp_path / "env"))
-        assert Recipe.load(path).train_tsv == str((tmp_path / "env" / tsv).resolve())
+        assert load_recipe(path).train_tsv == str((tmp_path / "env" / tsv).resolve())
 
 
 def test_train_takes_data_option_and_run_folders_are_ignored():
