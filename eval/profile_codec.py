@@ -34,6 +34,7 @@ from nwcodec.nn import autoencoder
 from nwcodec.nn.autoencoder import ResidualAutoencoder
 from nwcodec.nn.harp import SkipCodec
 from nwcodec.nn.lpc_module import LpcStage
+from nwcodec.nn.postfilter import LearnedPostfilter
 
 STAGES = [  # (owner, attribute, label)
     (ResidualAutoencoder, "_analysis", "networks: autoencoder analysis"),
@@ -48,7 +49,9 @@ STAGES = [  # (owner, attribute, label)
     (LpcStage, "compress", "LPC side-information coding"),
     (LpcStage, "decompress", "LPC side-information decoding + filters"),
     (LpcStage, "synthesize", "LPC synthesis + de-emphasis"),
+    (BassPostfilter, "comb_residual", "postfilter: pitch + comb"),
     (BassPostfilter, "__call__", "bass postfilter"),
+    (LearnedPostfilter, "process", "learned postfilter (network + adaptive filters)"),
     (codec_module, "resample", "resampling"),
 ]
 
