@@ -10,7 +10,9 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.multiprocessing as mp
+from click.testing import CliRunner
 
+from cli.app import main
 from nwcodec.nn.cmrl import CascadeModel
 from nwcodec.train.distributed import World
 from nwcodec.train.trainer import Recipe, Trainer
@@ -105,3 +107,11 @@ def test_a_world_of_one_changes_nothing():
     assert World(0, 2).rng(7).integers(0, 1 << 30) == np.random.default_rng(7).integers(0, 1 << 30)
     assert World(1, 2).rng(7).integers(0, 1 << 30) != World(0, 2).rng(7).integers(0, 1 << 30)
     assert World(1, 4).threads(2) == 1
+
+
+def test_the_postfilter_trainer_refuses_torchrun(tmp_path):
+    recipe = tmp_path / "pf.json"
+    recipe.write_text(json.dumps({"kind": "postfilter"}))
+    result = CliRunner().invoke(main, ["train", str(recipe), "-w", str(tmp_path / "w"),
+                                       "-o", str(tmp_path / "o.pt")], env={"WORLD_SIZE": "2"})
+    assert result.exit_code != 0 and "torchrun" in result.output
