@@ -27,25 +27,34 @@ def train(recipe: str, workdir: str, out: str, data: Path, layers: int | None) -
     """Train the tier (or postfilter) described by RECIPE (JSON), resuming from WORKDIR's
     checkpoint."""
     from nwcodec.train import load_recipe
+    from nwcodec.train.distributed import World, env_size
     from nwcodec.train.postfilter import PostfilterRecipe, PostfilterTrainer
     from nwcodec.train.trainer import Trainer
 
-    Path(workdir).mkdir(parents=True, exist_ok=True)
-    logging.basicConfig(
-        level=logging.INFO,
-        format="%(asctime)s %(message)s",
-        handlers=[logging.StreamHandler(), logging.FileHandler(Path(workdir) / "train.log")],
-    )
     plan = load_recipe(recipe, data)
-    if isinstance(plan, PostfilterRecipe):
-        if layers is not None:
-            raise click.BadParameter("a postfilter recipe has no stages", param_hint="--layers")
+    postfilter = isinstance(plan, PostfilterRecipe)
+    if postfilter and layers is not None:
+        raise click.BadParameter("a postfilter recipe has no stages", param_hint="--layers")
+    if postfilter and env_size() > 1:
+        raise click.UsageError("the postfilter trainer runs in one process, not under torchrun")
+    Path(workdir).mkdir(parents=True, exist_ok=True)
+    world = World() if postfilter else World.from_env()
+    # Under torchrun only rank 0 logs (to the terminal and train.log); the others only warn.
+    logging.basicConfig(
+        level=logging.INFO if world.is_main else logging.WARNING,
+        format="%(asctime)s %(message)s",
+        handlers=[logging.StreamHandler(),
+                  *([logging.FileHandler(Path(workdir) / "train.log")] if world.is_main else [])],
+    )
+    if postfilter:
         digest = PostfilterTrainer(plan, workdir).run(Path(out))
         click.echo(f"{out} sha256 {digest}")
         return
-    trainer = Trainer(plan, workdir)
+    trainer = Trainer(plan, workdir, world)
     if layers is not None and layers > len(trainer.recipe.stages):
         raise click.BadParameter(f"the recipe has {len(trainer.recipe.stages)} stages",
                                  param_hint="--layers")
     digest = trainer.run(Path(out), layers)
-    click.echo(f"{out} sha256 {digest}")
+    world.close()
+    if world.is_main:
+        click.echo(f"{out} sha256 {digest}")

@@ -14,6 +14,10 @@ Phases, each checkpointed in the work directory so a killed run resumes where it
 5. ``export``: count hard symbols over the training chunks, freeze integer tables, save the
    weights file and its SHA-256.
 
+Under ``torchrun`` the same phases run data-parallel (``nwcodec/train/distributed.py``): rank 0
+fits the LPC stage and builds the data cache while the others wait, each rank draws its own
+batches of ``batch`` chunks, and only rank 0 writes checkpoints, logs and the weights file.
+
 The loss is computed on speech, not on the residual: the decoded residual goes through the
 decoder's ``1/Â(z)`` and de-emphasis (differentiable torch versions), and the reference is the
 same synthesis of the true residual, so the loss sees exactly the error the listener gets.
@@ -41,6 +45,7 @@ from nwcodec.nn.cmrl import CascadeModel
 from nwcodec.nn.lpc_module import LpcConfig
 from nwcodec.nn.quantizer import RateController
 from nwcodec.train.data import ChunkSet, build_chunks, read_coded
+from nwcodec.train.distributed import CountSync, World, quantizer_counts
 
 log = logging.getLogger("nwcodec.train")
 
@@ -170,11 +175,14 @@ def _cosine(opt: torch.optim.Optimizer, steps: int, floor: float,
 
 
 class Trainer:
-    def __init__(self, recipe: Recipe, workdir: str | Path) -> None:
+    def __init__(self, recipe: Recipe, workdir: str | Path, world: World | None = None) -> None:
+        """``world``: the training processes (default: as ``torchrun`` sets them, else one);
+        each rank takes its share of ``recipe.threads``."""
         self.recipe = recipe
+        self.world = World.from_env() if world is None else world
         self.dir = Path(workdir)
         self.dir.mkdir(parents=True, exist_ok=True)
-        torch.set_num_threads(recipe.threads)
+        torch.set_num_threads(self.world.threads(recipe.threads))
         torch.manual_seed(recipe.seed)
         lpc_cfg = LpcConfig(**recipe.lpc)
         self.model = CascadeModel.from_config(
@@ -212,34 +220,38 @@ class Trainer:
     def fit_lpc(self) -> None:
         path = self.dir / "lpc.pt"
         if self.recipe.init or not self.model.lpc.config.order:  # loaded, or no LSFs
-            torch.save(self.model.lpc.state_dict(), path)
+            if self.world.is_main:
+                torch.save(self.model.lpc.state_dict(), path)
             return
-        if path.exists():
-            self.model.lpc.load_state_dict(torch.load(path, weights_only=True))
-            return
-        stage = self.model.lpc
-        rng = np.random.default_rng(self.recipe.seed)
-        pick = rng.choice(len(self.files), min(self.recipe.lsf_files, len(self.files)), False)
-        lsf = np.concatenate([
-            stage.analysis_lsf(x)
-            for i in pick
-            for x in read_coded(self.files[i], stage.config.sample_rate, self.model.chunk_samples)
-        ])
-        stats = stage.fit_lsf(lsf, steps=self.recipe.lsf_steps, lam=self.recipe.lsf_lambda)
-        log.info("lpc: fitted on %d frames: %s", lsf.shape[0], stats)
-        torch.save(stage.state_dict(), path)
-        (self.dir / "lpc.json").write_text(json.dumps(stats) + "\n")
+        with self.world.main_first():
+            if path.exists():
+                self.model.lpc.load_state_dict(torch.load(path, weights_only=True))
+                return
+            stage = self.model.lpc
+            rng = np.random.default_rng(self.recipe.seed)
+            pick = rng.choice(len(self.files), min(self.recipe.lsf_files, len(self.files)), False)
+            lsf = np.concatenate([
+                stage.analysis_lsf(x)
+                for i in pick
+                for x in read_coded(self.files[i], stage.config.sample_rate,
+                                    self.model.chunk_samples)
+            ])
+            stats = stage.fit_lsf(lsf, steps=self.recipe.lsf_steps, lam=self.recipe.lsf_lambda)
+            log.info("lpc: fitted on %d frames: %s", lsf.shape[0], stats)
+            torch.save(stage.state_dict(), path)
+            (self.dir / "lpc.json").write_text(json.dumps(stats) + "\n")
 
     def chunks(self) -> ChunkSet:
         path = self.dir / "chunks.npz"
-        if path.exists():
-            return ChunkSet.load(path)
-        t0 = time.time()
-        data = build_chunks(self.model.lpc, self.files, self.model.chunk_samples)
-        data.save(path)
-        log.info("data: %d chunks (%.2f GB of residual) from %d files in %.0f s", len(data),
-                 data.residual.nbytes / 1e9, len(self.files), time.time() - t0)
-        return data
+        with self.world.main_first():
+            if path.exists():
+                return ChunkSet.load(path)
+            t0 = time.time()
+            data = build_chunks(self.model.lpc, self.files, self.model.chunk_samples)
+            data.save(path)
+            log.info("data: %d chunks (%.2f GB of residual) from %d files in %.0f s", len(data),
+                     data.residual.nbytes / 1e9, len(self.files), time.time() - t0)
+            return data
 
     def _checkpoint(self) -> Path:
         return self.dir / "checkpoint.pt"
@@ -299,11 +311,12 @@ class Trainer:
         if ck.get("controller"):
             ctrl = RateController(**json.loads(ck["controller"]))
         sched = _cosine(opt, plan.steps, rec.lr_floor, step)
-        rng = np.random.default_rng(rec.seed + 1000 * k + step)
+        rng = self.world.rng(rec.seed + 1000 * k + step)
         sr = self.model.sample_rate
         for s in range(k):
             self.model.stages[s].eval()
         stage.train()
+        self._start_phase()
         done, reference = self._frozen_pass(k, data)
         t0, seen = time.time(), 0
         while step < plan.steps:
@@ -320,12 +333,13 @@ class Trainer:
             loss = dist + ctrl.lam * bps + rec.penalty_weight * out.penalty
             opt.zero_grad()
             loss.backward()
+            (rate,) = self.world.sync_step(stage.parameters(), bps.reshape(1))
             torch.nn.utils.clip_grad_norm_(stage.parameters(), rec.grad_clip)
             opt.step()
             sched.step()
-            ctrl.update(bps.item())
+            ctrl.update(rate)
             step += 1
-            seen += seconds
+            seen += seconds * self.world.size
             if step == 1 or step % 50 == 0 or step == plan.steps:
                 snr = 10 * torch.log10(x_ref.pow(2).sum() / (x_hat - x_ref).pow(2).sum())
                 log.info(
@@ -333,7 +347,7 @@ class Trainer:
                     "%.1f audio-s/s",
                     k, step, plan.steps, mode, dist.item(),
                     " ".join(f"{n}={v.item():.4f}" for n, v in terms.items()),
-                    bps.item() / 1000, ctrl.lam, snr.item(), seen / (time.time() - t0),
+                    rate / 1000, ctrl.lam, snr.item(), seen / (time.time() - t0),
                 )
             if step % 200 == 0 or step == plan.steps:
                 self._save(k, step, opt, dataclasses.asdict(ctrl))
@@ -358,9 +372,10 @@ class Trainer:
         if ck.get("controller"):
             ctrls = [RateController(**c) for c in json.loads(ck["controller"])]
         sched = _cosine(opt, plan.steps, rec.lr_floor, step)
-        rng = np.random.default_rng(rec.seed + 1000 * n + step)
+        rng = self.world.rng(rec.seed + 1000 * n + step)
         _, reference = self._frozen_pass(0, data)
         self.model.train()
+        self._start_phase()
         t0, seen = time.time(), 0.0
         while step < plan.steps:
             batch = data.batch(idx := rng.integers(0, len(data), rec.batch))
@@ -378,49 +393,65 @@ class Trainer:
             loss = (weights * dists).sum() + rate + rec.penalty_weight * out.penalty
             opt.zero_grad()
             loss.backward()
+            rates = self.world.sync_step(params, torch.stack(bps))
             torch.nn.utils.clip_grad_norm_(params, rec.grad_clip)
             opt.step()
             sched.step()
-            for c, b in zip(ctrls, bps, strict=True):
-                c.update(b.item())
+            for c, b in zip(ctrls, rates, strict=True):
+                c.update(b)
             step += 1
-            seen += seconds
+            seen += seconds * self.world.size
             if step == 1 or step % 25 == 0 or step == plan.steps:
                 log.info("joint step %d/%d loss/prefix %s kbps/stage %s %.1f audio-s/s",
                          step, plan.steps, " ".join(f"{d:.4f}" for d in dists.tolist()),
-                         " ".join(f"{b.item() / 1000:.2f}" for b in bps),
+                         " ".join(f"{b / 1000:.2f}" for b in rates),
                          seen / (time.time() - t0))
             if step % 100 == 0 or step == plan.steps:
                 self._save(n, step, opt, [dataclasses.asdict(c) for c in ctrls])
         self.model.eval()
         self._save(n + 1, 0, None, None)
 
+    def _start_phase(self) -> None:
+        """Before a training loop: every rank takes rank 0's model (they should already agree)
+        and starts summing its quantisers' symbol counts from there."""
+        self.world.broadcast_(self.model)
+        self._counts = CountSync(self.world, self.model.stages)
+
     def _save(self, stage: int, step: int, opt, ctrl_state: dict | list | None) -> None:
-        blob = {"model": self.model.state_dict(), "stage": stage, "step": step}
-        if opt is not None:
-            blob["optimizer"] = opt.state_dict()
-            blob["controller"] = json.dumps(ctrl_state)
-        tmp = self._checkpoint().with_suffix(".tmp")
-        torch.save(blob, tmp)
-        tmp.replace(self._checkpoint())
+        """Checkpoint (rank 0 writes; every rank calls it, with the same model)."""
+        self._counts.sync()
+        if self.world.is_main:
+            blob = {"model": self.model.state_dict(), "stage": stage, "step": step}
+            if opt is not None:
+                blob["optimizer"] = opt.state_dict()
+                blob["controller"] = json.dumps(ctrl_state)
+            tmp = self._checkpoint().with_suffix(".tmp")
+            torch.save(blob, tmp)
+            tmp.replace(self._checkpoint())
+        self.world.barrier()
 
     @torch.no_grad()
     def export(self, data: ChunkSet, out: Path, layers: int | None = None) -> str:
         """Count hard symbols of every stream over the training chunks (closed loop, as the
         encoder runs), freeze the tables, save the first ``layers`` stages (all by default);
-        return the file's SHA-256."""
+        return the file's SHA-256. Ranks count a share of the chunks each and sum the
+        (integer) counts, so the tables are those of one process; rank 0 writes the file."""
         model = self.model.prefix(layers or self.model.num_layers)
         model.eval()
         model.reset_counts()
-        for start in range(0, len(data), 64):
+        world = self.world
+        for start in range(64 * world.rank, len(data), 64 * world.size):
             batch = data.batch(np.arange(start, min(start + 64, len(data))))
             model.calibrate(batch["residual"])
+        world.sum_(quantizer_counts(model.stages))
         model.lpc.reset_counts(data.side_counts)
         model.update()
-        model.save(out)
-        digest = hashlib.sha256(out.read_bytes()).hexdigest()
-        log.info("export: %d layers to %s sha256 %s", model.num_layers, out, digest)
-        return digest
+        digest = ""
+        if world.is_main:
+            model.save(out)
+            digest = hashlib.sha256(out.read_bytes()).hexdigest()
+            log.info("export: %d layers to %s sha256 %s", model.num_layers, out, digest)
+        return str(world.broadcast_object(digest))
 
     def run(self, out: Path, layers: int | None = None) -> str:
         """Every phase, resuming where the work directory says; ``layers`` stops after that
