@@ -161,3 +161,12 @@ def test_train_takes_data_option_and_run_folders_are_ignored():
     assert "--data" in help_text and "NWC_DATA" in help_text
     ignored = (ROOT / ".gitignore").read_text().split()
     assert "/runs/" in ignored and "/nwc-compare/" in ignored
+
+
+def test_a_broken_recipe_is_one_line_naming_it(tmp_path):
+    recipe = tmp_path / "r.json"
+    recipe.write_text(json.dumps({"kind": "postfilter", "name": "pf"}))
+    result = CliRunner().invoke(main, ["train", str(recipe), "-w", str(tmp_path / "w"),
+                                       "-o", str(tmp_path / "o.pt")])
+    assert result.exit_code != 0
+    assert "r.json is not valid" in result.output and "Traceback" not in result.output

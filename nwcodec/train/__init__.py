@@ -6,14 +6,22 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from nwcodec.errors import NwcodecError
+
+
+class RecipeError(NwcodecError):
+    """A recipe file is not valid JSON or lacks (or misnames) a field."""
+
 
 def load_recipe(path: str | Path, data: str | Path | None = None):
     """The recipe at ``path``: a :class:`~nwcodec.train.postfilter.PostfilterRecipe` when it
     says ``"kind": "postfilter"``, else a cascade's :class:`~nwcodec.train.trainer.Recipe`."""
-    if json.loads(Path(path).read_text()).get("kind") == "postfilter":
-        from nwcodec.train.postfilter import PostfilterRecipe
-
-        return PostfilterRecipe.load(path, data)
+    from nwcodec.train.postfilter import PostfilterRecipe
     from nwcodec.train.trainer import Recipe
 
-    return Recipe.load(path, data)
+    try:
+        raw = json.loads(Path(path).read_text())
+        kind = PostfilterRecipe if raw.get("kind") == "postfilter" else Recipe
+        return kind.load(path, data)
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise RecipeError(f"recipe {path} is not valid: {exc}") from None

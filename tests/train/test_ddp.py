@@ -111,7 +111,8 @@ def test_a_world_of_one_changes_nothing():
 
 def test_the_postfilter_trainer_refuses_torchrun(tmp_path):
     recipe = tmp_path / "pf.json"
-    recipe.write_text(json.dumps({"kind": "postfilter"}))
+    recipe.write_text(json.dumps({"kind": "postfilter", "name": "pf", "train_tsv": "x.tsv",
+                                  "models": []}))
     result = CliRunner().invoke(main, ["train", str(recipe), "-w", str(tmp_path / "w"),
                                        "-o", str(tmp_path / "o.pt")], env={"WORLD_SIZE": "2"})
     assert result.exit_code != 0 and "torchrun" in result.output
