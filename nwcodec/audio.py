@@ -175,3 +175,10 @@ def write_audio(
         handle, sr, channels, subtype, fmt
     ) as out:
         out.write(audio)
+
+
+def to_pcm16(x: np.ndarray) -> np.ndarray:
+    """Float samples (full scale 1.0) -> 16-bit PCM, rounded and clipped."""
+    return np.clip(np.round(np.asarray(x, dtype=np.float64) * 32768), -32768, 32767).astype(
+        np.int16
+    )

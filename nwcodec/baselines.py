@@ -32,7 +32,7 @@ from typing import ClassVar, NamedTuple
 
 import numpy as np
 
-from nwcodec.audio import resample
+from nwcodec.audio import resample, to_pcm16
 from nwcodec.metrics import cross_correlation
 
 SAMPLE_RATE = 16000
@@ -43,12 +43,6 @@ MUSIC_RATE = 44100
 class Availability(NamedTuple):
     ok: bool
     reason: str
-
-
-def _pcm16(x: np.ndarray) -> np.ndarray:
-    return np.clip(np.round(np.asarray(x, dtype=np.float64) * 32768), -32768, 32767).astype(
-        np.int16
-    )
 
 
 def _av_codecs_missing(*names: tuple[str, str]) -> str:
@@ -216,7 +210,7 @@ class AmrWb(Baseline):
         mode = AMRWB_MODES.index(self.bitrate_kbps)
         n_frames = -(-(len(audio) + self.delay) // _AMRWB_FRAME)  # enough to flush the look-ahead
         pcm = np.zeros(n_frames * _AMRWB_FRAME, np.int16)
-        pcm[: len(audio)] = _pcm16(audio)
+        pcm[: len(audio)] = to_pcm16(audio)
         out = (ctypes.c_ubyte * 64)()
         state = lib.E_IF_init()
         try:
@@ -300,7 +294,7 @@ class _PyAVBaseline(Baseline):
         padded = np.zeros((-(-len(audio) // size) * size, self.channels), np.float32)
         padded[: len(audio)] = audio
         if self.sample_format.startswith("s16"):
-            padded = _pcm16(padded)
+            padded = to_pcm16(padded)
         planar = self.sample_format.endswith("p")
         packets = []
         for start in range(0, len(padded), size):

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from nwcodec.audio import read_mono
+from nwcodec.audio import read_mono, to_pcm16
 from nwcodec.corpus import data_dir, read_manifest
 from nwcodec.losses import CodecLoss, LossWeights
 from nwcodec.nn.cmrl import CascadeModel
@@ -107,11 +107,11 @@ class PostfilterTrainer:
         t0 = time.time()
         for path_ in files:
             for chunk in chunks_of(read_mono(path_, sr), 2 * sr):
-                clean.append(_pcm(chunk))
+                clean.append(to_pcm16(chunk))
                 for model, layers in models:
                     side, payloads = model.encode_chunk(chunk, max(layers))
                     for k in layers:
-                        decoded.append(_pcm(model.decode_chunk(side, payloads[:k], len(chunk))))
+                        decoded.append(to_pcm16(model.decode_chunk(side, payloads[:k], len(chunk))))
                         source.append(len(clean) - 1)
                         bits = 8 * (len(side) + sum(len(p) for p in payloads[:k]))
                         kbps.append(bits * sr / len(chunk) / 1000)
@@ -192,7 +192,3 @@ class PostfilterTrainer:
         digest = hashlib.sha256(out.read_bytes()).hexdigest()
         log.info("export: postfilter to %s sha256 %s", out, digest)
         return digest
-
-
-def _pcm(x: np.ndarray) -> np.ndarray:
-    return np.clip(np.round(x * 32768), -32768, 32767).astype(np.int16)
