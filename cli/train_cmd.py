@@ -1,4 +1,4 @@
-"""``nwc train RECIPE``: resumable CPU training of a tier (nwcodec/train/trainer.py) or, for a
+"""``nwc train RECIPE``: resumable training of a tier (nwcodec/train/trainer.py) or, for a
 recipe of ``"kind": "postfilter"``, of a learned decoder postfilter
 (nwcodec/train/postfilter.py)."""
 
@@ -23,9 +23,15 @@ from nwcodec.corpus import DATA_ENV, DEFAULT_DATA
               help="Data directory; the recipe's manifest path is relative to it.")
 @click.option("--layers", "-l", type=click.IntRange(min=1),
               help="Train and export only the first N stages (rerun without it to go on).")
-def train(recipe: str, workdir: str, out: str, data: Path, layers: int | None) -> None:
+@click.option("--device", default="auto", show_default=True,
+              help="Where a tier's networks train: cpu, cuda, cuda:N, or auto (cuda when "
+                   "available). Checkpoints move freely between devices.")
+def train(recipe: str, workdir: str, out: str, data: Path, layers: int | None,
+          device: str) -> None:
     """Train the tier (or postfilter) described by RECIPE (JSON), resuming from WORKDIR's
     checkpoint."""
+    import torch
+
     from nwcodec.train import load_recipe
     from nwcodec.train.distributed import World, env_size
     from nwcodec.train.postfilter import PostfilterRecipe, PostfilterTrainer
@@ -37,6 +43,17 @@ def train(recipe: str, workdir: str, out: str, data: Path, layers: int | None) -
         raise click.BadParameter("a postfilter recipe has no stages", param_hint="--layers")
     if postfilter and env_size() > 1:
         raise click.UsageError("the postfilter trainer runs in one process, not under torchrun")
+    single = not postfilter and env_size() == 1
+    if device == "auto":
+        device = "cuda" if single and torch.cuda.is_available() else "cpu"
+    try:
+        kind = torch.device(device).type
+    except RuntimeError as e:
+        raise click.BadParameter(str(e), param_hint="--device") from None
+    if kind != "cpu" and not single:
+        raise click.UsageError("only a single-process tier training runs on a GPU")
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise click.BadParameter("no CUDA device here", param_hint="--device")
     Path(workdir).mkdir(parents=True, exist_ok=True)
     world = World() if postfilter else World.from_env()
     # Under torchrun only rank 0 logs (to the terminal and train.log); the others only warn.
@@ -50,7 +67,7 @@ def train(recipe: str, workdir: str, out: str, data: Path, layers: int | None) -
         digest = PostfilterTrainer(plan, workdir).run(Path(out))
         click.echo(f"{out} sha256 {digest}")
         return
-    trainer = Trainer(plan, workdir, world)
+    trainer = Trainer(plan, workdir, world, device)
     if layers is not None and layers > len(trainer.recipe.stages):
         raise click.BadParameter(f"the recipe has {len(trainer.recipe.stages)} stages",
                                  param_hint="--layers")

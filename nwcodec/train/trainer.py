@@ -1,4 +1,6 @@
-"""Resumable CPU training of a cascade tier from a recipe (``nwc train RECIPE``).
+"""Resumable training of a cascade tier from a recipe (``nwc train RECIPE``), on the CPU or
+on a CUDA device (``--device``; checkpoints are device-independent, so a run may move between
+machines at any checkpoint).
 
 Phases, each checkpointed in the work directory so a killed run resumes where it stopped:
 
@@ -162,6 +164,18 @@ def _subset(files: list[Path], seconds: float, seed: int) -> list[Path]:
     return [files[i] for i in sorted(picked)]
 
 
+def _on_cpu(obj):
+    """``obj`` (nested dicts/lists of tensors) with every tensor on the CPU, so a checkpoint
+    written on a GPU loads anywhere."""
+    if isinstance(obj, torch.Tensor):
+        return obj.cpu()
+    if isinstance(obj, dict):
+        return {k: _on_cpu(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return type(obj)(_on_cpu(v) for v in obj)
+    return obj
+
+
 def _cosine(opt: torch.optim.Optimizer, steps: int, floor: float,
             step: int) -> torch.optim.lr_scheduler.LambdaLR:
     """Cosine decay from the optimiser's rate to ``floor`` times it over ``steps``, advanced
@@ -175,10 +189,13 @@ def _cosine(opt: torch.optim.Optimizer, steps: int, floor: float,
 
 
 class Trainer:
-    def __init__(self, recipe: Recipe, workdir: str | Path, world: World | None = None) -> None:
+    def __init__(self, recipe: Recipe, workdir: str | Path, world: World | None = None,
+                 device: str | torch.device = "cpu") -> None:
         """``world``: the training processes (default: as ``torchrun`` sets them, else one);
-        each rank takes its share of ``recipe.threads``."""
+        each rank takes its share of ``recipe.threads``. ``device``: where the networks train
+        (the data cache stays in host memory; export runs on the CPU)."""
         self.recipe = recipe
+        self.device = torch.device(device)
         self.world = World.from_env() if world is None else world
         self.dir = Path(workdir)
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -188,8 +205,9 @@ class Trainer:
         self.model = CascadeModel.from_config(
             {"lpc": lpc_cfg.to_dict(), "stages": [s.config for s in recipe.stages]}
         )
-        self.loss = CodecLoss(lpc_cfg.sample_rate, LossWeights(**recipe.loss))
+        self.loss = CodecLoss(lpc_cfg.sample_rate, LossWeights(**recipe.loss)).to(self.device)
         loaded = self._warm_start() if recipe.init else 0
+        self.model.to(self.device)
         self.first_stage = 0 if recipe.init.get("fine_tune") else loaded
         self.files = read_manifest(recipe.train_tsv)
         if recipe.train_files:
@@ -225,7 +243,8 @@ class Trainer:
             return
         with self.world.main_first():
             if path.exists():
-                self.model.lpc.load_state_dict(torch.load(path, weights_only=True))
+                state = torch.load(path, weights_only=True, map_location="cpu")
+                self.model.lpc.load_state_dict(state)
                 return
             stage = self.model.lpc
             rng = np.random.default_rng(self.recipe.seed)
@@ -261,7 +280,7 @@ class Trainer:
         path = self._checkpoint()
         if not path.exists():
             return self.first_stage, 0, {}
-        ck = torch.load(path, weights_only=True)
+        ck = torch.load(path, weights_only=True, map_location="cpu")
         self.model.load_state_dict(ck["model"])
         return ck["stage"], ck["step"], ck
 
@@ -275,7 +294,7 @@ class Trainer:
     @torch.no_grad()
     def _set_scale(self, k: int, data: ChunkSet) -> None:
         """Scale stage k's target (what stages < k leave) to unit RMS on 64 chunks."""
-        residual = data.batch(np.arange(min(64, len(data))))["residual"]
+        residual = self._batch(data, np.arange(min(64, len(data))))["residual"]
         left = residual - self.model(residual, upto=k, frozen=k).residual_hat
         self.model.stage_scale[k] = 1.0 / left.pow(2).mean().sqrt().clamp_min(1e-6)
         log.info("stage %d: input scale %.3f", k, float(self.model.stage_scale[k]))
@@ -288,9 +307,11 @@ class Trainer:
         done, reference = np.empty_like(data.residual), np.empty_like(data.residual)
         for start in range(0, len(data), 64):
             idx = np.arange(start, min(start + 64, len(data)))
-            b = data.batch(idx)
-            done[idx] = self.model(b["residual"], upto=k, frozen=k).residual_hat[:, 0].numpy()
-            reference[idx] = _speech(self.model, b["residual"], b["a_sub"], b["gain"]).numpy()
+            b = self._batch(data, idx)
+            out = self.model(b["residual"], upto=k, frozen=k)
+            done[idx] = out.residual_hat[:, 0].cpu().numpy()
+            x = _speech(self.model, b["residual"], b["a_sub"], b["gain"])
+            reference[idx] = x.cpu().numpy()
         return done, reference
 
     def _train_stage(self, k: int, data: ChunkSet, step: int, ck: dict) -> None:
@@ -322,11 +343,11 @@ class Trainer:
         while step < plan.steps:
             mode = "soft" if step < plan.soft_fraction * plan.steps else "ste"
             idx = rng.integers(0, len(data), rec.batch)
-            batch = data.batch(idx)
+            batch = self._batch(data, idx)
             out = self.model(batch["residual"], upto=k + 1, mode=mode, frozen=k,
-                             done=torch.from_numpy(done[idx])[:, None])
+                             done=self._tensor(done[idx])[:, None])
             x_hat = _speech(self.model, out.residual_hat, batch["a_sub"], batch["gain"])
-            x_ref = torch.from_numpy(reference[idx])
+            x_ref = self._tensor(reference[idx])
             dist, terms = self.loss(x_hat, x_ref, a_sub=batch["a_sub"])
             seconds = batch["residual"].shape[0] * batch["residual"].shape[-1] / sr
             bps = out.bits[-1] / seconds  # stage k's: the only stage that ran
@@ -361,7 +382,7 @@ class Trainer:
         stage_at, step, ck = self._resume()
         if plan is None or stage_at > n:
             return
-        weights = torch.tensor(plan.prefix_weights or [1.0] * n)
+        weights = torch.tensor(plan.prefix_weights or [1.0] * n, device=self.device)
         weights = weights / weights.sum()
         params = [p for stage in self.model.stages for p in stage.parameters()]
         opt = torch.optim.Adam(params, lr=plan.lr)
@@ -378,8 +399,8 @@ class Trainer:
         self._start_phase()
         t0, seen = time.time(), 0.0
         while step < plan.steps:
-            batch = data.batch(idx := rng.integers(0, len(data), rec.batch))
-            x_ref = torch.from_numpy(reference[idx])
+            batch = self._batch(data, idx := rng.integers(0, len(data), rec.batch))
+            x_ref = self._tensor(reference[idx])
             mask = self.loss.mask(x_ref)
             out = self.model(batch["residual"], mode="ste")
             dists = torch.stack([
@@ -411,6 +432,13 @@ class Trainer:
         self.model.eval()
         self._save(n + 1, 0, None, None)
 
+    def _tensor(self, x: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(x).to(self.device, non_blocking=True)
+
+    def _batch(self, data: ChunkSet, idx: np.ndarray) -> dict[str, torch.Tensor]:
+        return {name: t.to(self.device, non_blocking=True)
+                for name, t in data.batch(idx).items()}
+
     def _start_phase(self) -> None:
         """Before a training loop: every rank takes rank 0's model (they should already agree)
         and starts summing its quantisers' symbol counts from there."""
@@ -426,7 +454,7 @@ class Trainer:
                 blob["optimizer"] = opt.state_dict()
                 blob["controller"] = json.dumps(ctrl_state)
             tmp = self._checkpoint().with_suffix(".tmp")
-            torch.save(blob, tmp)
+            torch.save(_on_cpu(blob), tmp)
             tmp.replace(self._checkpoint())
         self.world.barrier()
 
