@@ -504,7 +504,7 @@ def _synthesize_torch(e, a2, state, n, sub, p):
     m_idx = torch.arange(p, device=e.device)
     # Last p outputs depend on u through K[i, m] = h[L-p+i-m].
     jj = sub - p + m_idx[:, None] - m_idx[None, :]
-    kmat = torch.where(jj >= 0, h[..., jj.clamp(min=0)], torch.zeros((), dtype=e.dtype))
+    kmat = torch.where(jj >= 0, h[..., jj.clamp(min=0)], e.new_zeros(()))
     trans = kmat @ umat  # (B, N, p, p)
     nfft = 2 * sub
 

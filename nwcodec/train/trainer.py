@@ -193,7 +193,7 @@ class Trainer:
                  device: str | torch.device = "cpu") -> None:
         """``world``: the training processes (default: as ``torchrun`` sets them, else one);
         each rank takes its share of ``recipe.threads``. ``device``: where the networks train
-        (the data cache stays in host memory; export runs on the CPU)."""
+        (the LPC fit, the data cache and the export stay on the CPU)."""
         self.recipe = recipe
         self.device = torch.device(device)
         self.world = World.from_env() if world is None else world
@@ -207,7 +207,6 @@ class Trainer:
         )
         self.loss = CodecLoss(lpc_cfg.sample_rate, LossWeights(**recipe.loss)).to(self.device)
         loaded = self._warm_start() if recipe.init else 0
-        self.model.to(self.device)
         self.first_stage = 0 if recipe.init.get("fine_tune") else loaded
         self.files = read_manifest(recipe.train_tsv)
         if recipe.train_files:
@@ -287,6 +286,7 @@ class Trainer:
     def train_stages(self, data: ChunkSet, layers: int | None = None) -> None:
         """Train (or resume) stages up to ``layers`` (all by default)."""
         start_stage, start_step, ck = self._resume()
+        self.model.to(self.device)
         for k in range(start_stage, layers or len(self.recipe.stages)):
             resume = ck if k == start_stage else {}
             self._train_stage(k, data, start_step if k == start_stage else 0, resume)
@@ -300,11 +300,15 @@ class Trainer:
         log.info("stage %d: input scale %.3f", k, float(self.model.stage_scale[k]))
 
     @torch.no_grad()
-    def _frozen_pass(self, k: int, data: ChunkSet) -> tuple[np.ndarray, np.ndarray]:
-        """What the frozen stages < k reconstruct of every chunk's residual, and every chunk's
-        reference speech. Both stay fixed while stage k trains, so they are computed once
-        here rather than at every step (the frozen stages cost as much as the trained one)."""
+    def _frozen_pass(self, k: int, data: ChunkSet
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """What the frozen stages < k reconstruct of every chunk's residual, every chunk's
+        reference speech, and the reference's PAM-1 masking threshold (dB SPL, float16; None
+        when the loss has no PAM-1 term). All stay fixed while stage k trains, so they are
+        computed once here rather than at every step (the frozen stages cost as much as the
+        trained one; the threshold is numpy, a GPU step's bottleneck if done per step)."""
         done, reference = np.empty_like(data.residual), np.empty_like(data.residual)
+        masks = None
         for start in range(0, len(data), 64):
             idx = np.arange(start, min(start + 64, len(data)))
             b = self._batch(data, idx)
@@ -312,7 +316,15 @@ class Trainer:
             done[idx] = out.residual_hat[:, 0].cpu().numpy()
             x = _speech(self.model, b["residual"], b["a_sub"], b["gain"])
             reference[idx] = x.cpu().numpy()
-        return done, reference
+            mask = self.loss.mask(x)
+            if mask is not None:
+                if masks is None:
+                    masks = np.empty((len(data), *mask.shape[1:]), np.float16)
+                masks[idx] = mask.cpu().numpy()
+        return done, reference, masks
+
+    def _mask(self, masks: np.ndarray | None, idx: np.ndarray) -> torch.Tensor | None:
+        return None if masks is None else self._tensor(masks[idx]).float()
 
     def _train_stage(self, k: int, data: ChunkSet, step: int, ck: dict) -> None:
         plan, rec = self.recipe.stages[k], self.recipe
@@ -338,7 +350,7 @@ class Trainer:
             self.model.stages[s].eval()
         stage.train()
         self._start_phase()
-        done, reference = self._frozen_pass(k, data)
+        done, reference, masks = self._frozen_pass(k, data)
         t0, seen = time.time(), 0
         while step < plan.steps:
             mode = "soft" if step < plan.soft_fraction * plan.steps else "ste"
@@ -348,7 +360,7 @@ class Trainer:
                              done=self._tensor(done[idx])[:, None])
             x_hat = _speech(self.model, out.residual_hat, batch["a_sub"], batch["gain"])
             x_ref = self._tensor(reference[idx])
-            dist, terms = self.loss(x_hat, x_ref, a_sub=batch["a_sub"])
+            dist, terms = self.loss(x_hat, x_ref, self._mask(masks, idx), batch["a_sub"])
             seconds = batch["residual"].shape[0] * batch["residual"].shape[-1] / sr
             bps = out.bits[-1] / seconds  # stage k's: the only stage that ran
             loss = dist + ctrl.lam * bps + rec.penalty_weight * out.penalty
@@ -394,14 +406,15 @@ class Trainer:
             ctrls = [RateController(**c) for c in json.loads(ck["controller"])]
         sched = _cosine(opt, plan.steps, rec.lr_floor, step)
         rng = self.world.rng(rec.seed + 1000 * n + step)
-        _, reference = self._frozen_pass(0, data)
+        self.model.to(self.device)
+        _, reference, masks = self._frozen_pass(0, data)
         self.model.train()
         self._start_phase()
         t0, seen = time.time(), 0.0
         while step < plan.steps:
             batch = self._batch(data, idx := rng.integers(0, len(data), rec.batch))
             x_ref = self._tensor(reference[idx])
-            mask = self.loss.mask(x_ref)
+            mask = self._mask(masks, idx)
             out = self.model(batch["residual"], mode="ste")
             dists = torch.stack([
                 self.loss(_speech(self.model, r, batch["a_sub"], batch["gain"]), x_ref, mask,
