@@ -158,8 +158,9 @@ class MusicTier(NeuralCondition):
             self.label += " mono"
 
     def nominal_kbps(self) -> float:
-        """The tier's nominal rate for stereo; half of it for mono input."""
-        return self.codec().tier.nominal_kbps * self.channels / 2
+        """The rate the tier holds this input to (music tiers: their stereo rate; half of it
+        for mono input)."""
+        return self.codec().tier.budget_kbps(self.channels)
 
 
 class Candidate(MusicTier):
@@ -187,10 +188,7 @@ class Candidate(MusicTier):
                         nominal_kbps=self.kbps, weights=None, sha256=None,
                         description="unregistered candidate (evaluation only)")
         return Codec(model, dataclasses.replace(tier, name=self.tier, layers=self.layers,
-                                                nominal_kbps=self.kbps))
-
-    def nominal_kbps(self) -> float:
-        return self.kbps * self.channels / 2
+                                                nominal_kbps=self.kbps, nominal_channels=2))
 
 
 def score_excerpt(condition: Condition, excerpt: Excerpt, metrics: Sequence[str] = ()

@@ -155,8 +155,8 @@ class Codec:
         nl = self._layers(layers)
         header = self._header(channels, total, sr_in or self.sample_rate, n_in or total, nl)
         writer = BitstreamWriter(out, header)
-        bucket = LeakyBucket(self.tier.nominal_kbps, self.sample_rate, self.chunk_samples, total,
-                             len(header.to_bytes()) + END_RECORD_BYTES)
+        bucket = LeakyBucket(self.tier.budget_kbps(channels), self.sample_rate,
+                             self.chunk_samples, total, len(header.to_bytes()) + END_RECORD_BYTES)
         for index, block in enumerate(blocks):
             if block.shape != (header.chunk_length(index), channels):
                 raise AudioError(f"block {index} has shape {block.shape}")

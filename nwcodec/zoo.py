@@ -79,6 +79,16 @@ class Tier:
     # Decoder-side processing of every decoded chunk; not part of the bitstream, so it can
     # improve without a format change (a stream decodes the same symbols either way).
     postfilter: BassPostfilter | ShippedPostfilter | None = None
+    # 0: ``nominal_kbps`` is a file's rate whatever its channels (speech). N: it is the rate of
+    # an N-channel file, and a file of n channels gets n/N of it (music tiers name the stereo
+    # rate; a mono file is coded at half of it).
+    nominal_channels: int = 0
+
+    def budget_kbps(self, channels: int) -> float:
+        """The rate the encoder holds a file of ``channels`` channels to."""
+        if not self.nominal_channels:
+            return self.nominal_kbps
+        return self.nominal_kbps * channels / self.nominal_channels
 
     @property
     def delay_ms(self) -> float:
@@ -112,6 +122,32 @@ LADDER_V2 = ("speech-ladder-125d9328.pt",
 POSTFILTER_SPEECH = ShippedPostfilter(
     "postfilter-speech-883478a4.pt",
     "883478a4735013e9c13906021529a670e37eb65713294ad065f05657f9413cd2")
+
+
+# The music ladder (MODEL_CARD_music_ladder.md): 44.1 kHz, a gain-only front end and five
+# residual autoencoder layers of ~16 kbit/s a channel. One model serves every music tier: the
+# rate control gives each channel of each chunk the layers the tier's rate allows.
+MUSIC_LADDER = ("music-ladder-a0015483.pt",
+                "a0015483a35f14b32ad7877612347b219c20f783eeb603e00c96adab850c34ca")
+
+
+def _music_tier(tier_id: int, kbps: int, quality: str) -> Tier:
+    """A 44.1 kHz music tier: ``kbps`` for a stereo file, half of it for a mono one."""
+    return Tier(
+        id=tier_id,
+        name=f"music-{kbps}kbps",
+        sample_rate=44100,
+        chunk_samples=88200,
+        layers=5,
+        nominal_kbps=float(kbps),
+        nominal_channels=2,
+        weights=MUSIC_LADDER[0],
+        sha256=MUSIC_LADDER[1],
+        description=f"music, 44.1 kHz: {kbps} kbit/s stereo (mid/side where it helps), "
+        f"{kbps // 2} kbit/s mono; gain-only front end + up to 5 residual autoencoder layers a "
+        "channel (HARP skip each), as many as the rate allows",
+        quality=quality + " (MODEL_CARD_music_ladder.md)",
+    )
 
 
 def _speech16k(postfilter: BassPostfilter | ShippedPostfilter | None = None,
@@ -213,6 +249,9 @@ TIERS: tuple[Tier, ...] = (
         "MODEL_CARD_speech_6kbps.md)",
         postfilter=POSTFILTER_SPEECH,
     ),
+    _music_tier(14, 64, "val: ViSQOL 2.92 at 67.7 kbit/s stereo, 2.93 at 32.6 mono"),
+    _music_tier(15, 96, "val: ViSQOL 3.00 at 102 kbit/s stereo, 2.97 at 50.1 mono"),
+    _music_tier(16, 128, "val: ViSQOL 3.09 at 137 kbit/s stereo, 3.06 at 67.6 mono"),
 )
 
 

@@ -92,6 +92,10 @@ class Recipe:
     # the chunk set (residual, and the frozen reconstruction and reference of every chunk).
     train_seconds: float = 0.0
     stages: list[StagePlan] = field(default_factory=list)
+    # 0 = export's tables count the symbols of every training chunk; else of a seeded random
+    # subset of this many chunks (the histograms settle long before a large set is done, and
+    # the closed-loop pass costs as much as encoding every chunk with every layer).
+    export_chunks: int = 0
     batch: int = 16
     lr: float = 1e-3
     # The cosine schedule decays the learning rate to this fraction of ``lr``, not to zero,
@@ -481,8 +485,12 @@ class Trainer:
         model.eval()
         model.reset_counts()
         world = self.world
-        for start in range(64 * world.rank, len(data), 64 * world.size):
-            batch = data.batch(np.arange(start, min(start + 64, len(data))))
+        chunks = np.arange(len(data))
+        if 0 < self.recipe.export_chunks < len(data):
+            rng = np.random.default_rng(self.recipe.seed)
+            chunks = np.sort(rng.choice(len(data), self.recipe.export_chunks, replace=False))
+        for start in range(64 * world.rank, len(chunks), 64 * world.size):
+            batch = data.batch(chunks[start : start + 64])
             model.calibrate(batch["residual"])
         world.sum_(quantizer_counts(model.stages))
         model.lpc.reset_counts(data.side_counts)

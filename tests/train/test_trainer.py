@@ -52,7 +52,7 @@ def _train(tmp_path, steps, caplog) -> tuple[Trainer, list[tuple[float, float]]]
 
 
 def test_tiny_cascade_trains_exports_and_codes(tmp_path, caplog):
-    _, history = _train(tmp_path, 50, caplog)
+    trainer, history = _train(tmp_path, 50, caplog)
     assert len(history) == 2
     # the stage learns something, and the rate is pushed down toward its 2 kbit/s target
     assert history[-1][0] < history[0][0]
@@ -65,6 +65,12 @@ def test_tiny_cascade_trains_exports_and_codes(tmp_path, caplog):
     again = Trainer(Recipe.load(tmp_path / "recipe.json", tmp_path), tmp_path / "work")
     again.run(tmp_path / "model2.pt")
     assert CascadeModel.from_file(tmp_path / "model2.pt").model_hash == model.model_hash
+    # tables counted on a subset of the chunks (export_chunks): other tables, a working model
+    trainer.recipe.export_chunks = 1
+    trainer.export(trainer.chunks(), tmp_path / "model3.pt")
+    subset = CascadeModel.from_file(tmp_path / "model3.pt")
+    assert subset.model_hash != model.model_hash
+    assert np.isfinite(subset.decode_chunk(*subset.encode_chunk(x), 16000)).all()
 
 
 @pytest.mark.slow

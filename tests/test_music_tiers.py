@@ -1,0 +1,65 @@
+"""The shipped music tiers: a stereo file keeps its image (two hard-panned sources come back
+each in its own channel), a mono file is held to half the stereo rate, and the tiers share
+one weights file whose layers the rate control hands out."""
+
+import io
+
+import numpy as np
+import pytest
+
+from nwcodec.bitstream import BitstreamReader
+from nwcodec.codec import Codec
+from nwcodec.zoo import all_tiers, get_tier
+
+SR = 44100
+SECONDS = 6.0
+
+
+def _source(seed: int, f0: float) -> np.ndarray:
+    """A harmonic tone with a slow tremolo over a little noise: music-like, not silent."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(SECONDS * SR)) / SR
+    tone = sum(np.sin(2 * np.pi * k * f0 * t + rng.uniform(0, 6)) / k for k in range(1, 8))
+    return ((0.15 * (1 + 0.5 * np.sin(2 * np.pi * 1.5 * t)) * tone)
+            + 0.02 * rng.standard_normal(t.size)).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def codec() -> Codec:
+    return Codec.load("music-64kbps")
+
+
+def _kbps(data: bytes) -> float:
+    return len(data) * 8 / SECONDS / 1000
+
+
+def test_music_tiers_are_one_44k_model_named_by_their_stereo_rate():
+    music = [t for t in all_tiers() if t.name.startswith("music-")]
+    assert [t.nominal_kbps for t in music] == [64, 96, 128]
+    assert {(t.sample_rate, t.weights, t.nominal_channels) for t in music} == {
+        (SR, music[0].weights, 2)}
+    tier = get_tier("music-96kbps")
+    assert (tier.budget_kbps(2), tier.budget_kbps(1)) == (96, 48)
+    assert get_tier("speech-12kbps").budget_kbps(2) == 12  # speech: the file's rate
+
+
+def test_two_hard_panned_sources_stay_in_their_channels(codec):
+    left, right = _source(0, 196.0), _source(1, 293.7)
+    data = codec.encode(np.stack([left, right], 1), SR)
+    y, sr = codec.decode(data)
+    assert sr == SR and y.shape == (left.size, 2)
+    for ch, (own, other) in enumerate(((left, right), (right, left))):
+        # the decoded channel as a mix of the two sources: its own, and almost none of the other
+        own_gain, leak = np.linalg.lstsq(np.stack([own, other], 1), y[:, ch], rcond=None)[0]
+        assert own_gain > 0.7 and abs(leak) < 0.05
+    assert _kbps(data) <= 64 * 1.1
+
+
+def test_a_mono_file_is_held_to_half_the_stereo_rate(codec):
+    mono = _source(2, 246.9)
+    stereo = np.stack([mono, _source(3, 329.6)], 1)
+    mono_kbps, stereo_kbps = (_kbps(codec.encode(x, SR)) for x in (mono, stereo))
+    assert 32 * 0.7 < mono_kbps <= 32 * 1.1
+    assert 64 * 0.7 < stereo_kbps <= 64 * 1.1
+    layers = [len(c.layers) for c in BitstreamReader(io.BytesIO(codec.encode(mono, SR)))]
+    assert 0 < max(layers) < get_tier("music-64kbps").layers  # the budget, not the model, cut
