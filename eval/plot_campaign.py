@@ -29,16 +29,19 @@ def main() -> None:
     with a.tsv.open() as f:
         for row in csv.DictReader(f, delimiter="\t"):
             series[row["tier"]].append(row)
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4), constrained_layout=True)
-    for ax, metric, label in zip(axes, ("pesq_wb", "visqol"), ("PESQ-WB", "ViSQOL"),
-                                 strict=True):
+    # a metric no row has (PESQ-WB in a music campaign) gets no panel
+    metrics = [(m, label) for m, label in (("pesq_wb", "PESQ-WB"), ("visqol", "ViSQOL"))
+               if any(r[m] for rows in series.values() for r in rows)]
+    fig, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 4),
+                             constrained_layout=True, squeeze=False)
+    for ax, (metric, label) in zip(axes[0], metrics, strict=True):
         for tier, rows in series.items():
             ax.plot([float(r["cpu_hours"]) for r in rows], [float(r[metric]) for r in rows],
                     "o-", label=tier)
         ax.set_xlabel("cumulative training CPU-hours")
-        ax.set_ylabel(f"{label} (dev, with postfilter)")
+        ax.set_ylabel(f"{label} (held-out set)")
         ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=8)
+    axes[0][0].legend(fontsize=8)
     fig.suptitle(f"{a.tsv.stem}: quality against training compute")
     out = a.out or a.tsv.with_suffix(".png")
     fig.savefig(out, dpi=100)
