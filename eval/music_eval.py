@@ -12,7 +12,8 @@ function of the manifest and ``--seconds`` only. Mono conditions get the excerpt
 Conditions: for each tier rate r (stereo 64/96/128 kbit/s, mono at half rate, or the nominal
 rates of the given tiers), LAME MP3 CBR at r and at 1.25 r, and Opus at r (settings in
 nwcodec/baselines.py). MPEG-1 has no 120 or 60 kbit/s rate: there, the two standard rates around
-1.25 r are coded and the table interpolates their mean ViSQOL linearly in kbit/s.
+1.25 r are coded and the table interpolates their mean ViSQOL linearly in kbit/s. Below 32
+kbit/s (MPEG-1's lowest rate at 44.1 kHz) there is no MP3 condition.
 
 Score: ViSQOL v3 audio mode (SVR mapper; visqol-python), which takes one mono 48 kHz signal:
 reference and decoded excerpt are resampled 44.1 -> 48 kHz and each channel is scored on its
@@ -109,9 +110,14 @@ def select_excerpts(manifest: Path, seconds: float) -> list[Excerpt]:
     return excerpts
 
 
+def mp3_rates(sample_rate: int) -> tuple[float, ...]:
+    """The standard MP3 bitrates at ``sample_rate``."""
+    return next(r for group, r in MP3_BITRATES.items() if sample_rate in group)
+
+
 def mp3_rates_for(kbps: float, sample_rate: int = MUSIC_RATE) -> tuple[float, ...]:
     """The MP3 bitrate ``kbps`` if the standard has it, else the two standard rates around it."""
-    rates = next(r for group, r in MP3_BITRATES.items() if sample_rate in group)
+    rates = mp3_rates(sample_rate)
     if kbps in rates:
         return (kbps,)
     below = [r for r in rates if r < kbps]
@@ -131,11 +137,17 @@ class Target:
     tier: Condition | None = None
 
     @property
-    def mp3(self) -> Mp3:
+    def mp3(self) -> Mp3 | None:
+        """MP3 at the tier's rate; None below MPEG-1's lowest rate at 44.1 kHz (32 kbit/s)."""
+        if self.kbps < min(mp3_rates(MUSIC_RATE)):
+            return None
         return Mp3(self.kbps, MUSIC_RATE, self.channels)
 
     @property
     def mp3_margin(self) -> tuple[Mp3, ...]:
+        """MP3 at 1.25× the rate (or the two rates around it); none below 32 kbit/s."""
+        if self.kbps * MP3_MARGIN < min(mp3_rates(MUSIC_RATE)):
+            return ()
         return tuple(Mp3(r, MUSIC_RATE, self.channels)
                      for r in mp3_rates_for(self.kbps * MP3_MARGIN))
 
@@ -144,7 +156,7 @@ class Target:
         return Opus(self.kbps, MUSIC_RATE, self.channels)
 
     def baselines(self) -> list[Baseline]:
-        return [self.mp3, *self.mp3_margin, self.opus]
+        return [b for b in (self.mp3, *self.mp3_margin, self.opus) if b is not None]
 
 
 class MusicTier(NeuralCondition):
@@ -283,7 +295,7 @@ def margin_cell(target: Target, stats: dict[str, Stat]) -> tuple[str, float]:
     """MP3 at 1.25× the tier rate: its mean ViSQOL, or the interpolation between the two
     standard rates around it (named in the cell)."""
     got = [stats.get(b.name) for b in target.mp3_margin]
-    if any(s is None or math.isnan(s.visqol) for s in got):
+    if not got or any(s is None or math.isnan(s.visqol) for s in got):
         return "–", math.nan
     if len(got) == 1:
         return f"{got[0].visqol:.3f}", got[0].visqol
@@ -307,7 +319,8 @@ def summary_table(targets: Sequence[Target], stats: dict[str, Stat]) -> str:
             f"{tier.kbps:.1f} ({100 * (tier.kbps / t.kbps - 1):+.1f} %)")
         lines.append(
             f"| {t.tier.label if t.tier else '(no tier yet)'} | {t.channels} | {t.kbps:g} | "
-            f"{actual} | {_v(tier)} | {_v(stats.get(t.mp3.name))} | {margin} | "
+            f"{actual} | {_v(tier)} | {_v(stats.get(t.mp3.name) if t.mp3 else None)} | "
+            f"{margin} | "
             f"{_v(stats.get(t.opus.name))} | {verdict} |")
     return "\n".join(lines)
 
@@ -382,8 +395,9 @@ def render(rows: Sequence[dict[str, Any]], targets: Sequence[Target],
         "own, mean over channels then over excerpts. Actual kbit/s: coded bytes × 8 / duration, "
         "summed over excerpts (±% against nominal; the goal is within ±5 %). MP3 @1.25×: MPEG-1 "
         "has no 120 or 60 kbit/s rate, so there the mean ViSQOL is interpolated linearly in "
-        "kbit/s between the two standard rates around it, both coded. Mono rows: the excerpts' "
-        "channel mean coded at half the stereo rate.",
+        "kbit/s between the two standard rates around it, both coded; below 32 kbit/s MPEG-1 "
+        "has no rate at 44.1 kHz (–). Mono rows: the excerpts' channel mean coded at half the "
+        "stereo rate.",
         "",
         "## Every condition",
         "",

@@ -124,28 +124,28 @@ POSTFILTER_SPEECH = ShippedPostfilter(
     "883478a4735013e9c13906021529a670e37eb65713294ad065f05657f9413cd2")
 
 
-# The music ladder (MODEL_CARD_music_ladder.md): 44.1 kHz, a gain-only front end and five
+# The music ladder (MODEL_CARD_music_ladder.md): 44.1 kHz, a gain-only front end and two
 # residual autoencoder layers of ~16 kbit/s a channel. One model serves every music tier: the
 # rate control gives each channel of each chunk the layers the tier's rate allows.
-MUSIC_LADDER = ("music-ladder-a0015483.pt",
-                "a0015483a35f14b32ad7877612347b219c20f783eeb603e00c96adab850c34ca")
+MUSIC_LADDER = ("music-ladder-v2-fa8ced3c.pt",
+                "fa8ced3c391bcc6501d523ff3aa600a3f6d5506f6e1393dd68676c2684c2ed7a")
 
 
-def _music_tier(tier_id: int, kbps: int, quality: str) -> Tier:
+def _music_tier(tier_id: int, kbps: int, layers: int, quality: str) -> Tier:
     """A 44.1 kHz music tier: ``kbps`` for a stereo file, half of it for a mono one."""
     return Tier(
         id=tier_id,
         name=f"music-{kbps}kbps",
         sample_rate=44100,
         chunk_samples=88200,
-        layers=5,
+        layers=layers,
         nominal_kbps=float(kbps),
         nominal_channels=2,
         weights=MUSIC_LADDER[0],
         sha256=MUSIC_LADDER[1],
         description=f"music, 44.1 kHz: {kbps} kbit/s stereo (mid/side where it helps), "
-        f"{kbps // 2} kbit/s mono; gain-only front end + up to 5 residual autoencoder layers a "
-        "channel (HARP skip each), as many as the rate allows",
+        f"{kbps // 2} kbit/s mono; gain-only front end + up to {layers} residual autoencoder "
+        f"layer{'s' if layers > 1 else ''} a channel (HARP skip each), as the rate allows",
         quality=quality + " (MODEL_CARD_music_ladder.md)",
     )
 
@@ -249,9 +249,8 @@ TIERS: tuple[Tier, ...] = (
         "MODEL_CARD_speech_6kbps.md)",
         postfilter=POSTFILTER_SPEECH,
     ),
-    _music_tier(14, 64, "val: ViSQOL 2.92 at 67.7 kbit/s stereo, 2.93 at 32.6 mono"),
-    _music_tier(15, 96, "val: ViSQOL 3.00 at 102 kbit/s stereo, 2.97 at 50.1 mono"),
-    _music_tier(16, 128, "val: ViSQOL 3.09 at 137 kbit/s stereo, 3.06 at 67.6 mono"),
+    _music_tier(14, 32, 1, "val: ViSQOL 3.55 at 32.4 kbit/s stereo, 3.60 at 15.7 mono"),
+    _music_tier(15, 64, 2, "val: ViSQOL 3.64 at 65.2 kbit/s stereo, 3.70 at 32.2 mono"),
 )
 
 

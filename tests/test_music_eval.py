@@ -65,6 +65,13 @@ def test_mp3_margin_rates_and_targets():
                          if b.family == "mp3"})
     assert stereo_mp3 == [64, 80, 96, 112, 128, 160]
     assert len(names) == 18  # 6 MP3 + 3 Opus, stereo and mono
+    # below MPEG-1's lowest rate (32 kbit/s at 44.1 kHz) a target has no MP3 condition
+    low = M.Target(16, 1)
+    assert low.mp3 is None and low.mp3_margin == ()
+    assert [b.family for b in low.baselines()] == ["opus"]
+    assert M.margin_cell(low, {})[0] == "–"
+    edge = M.Target(32, 2)  # MP3 at the rate, and at 40 for 1.25x
+    assert [b.bitrate_kbps for b in (edge.mp3, *edge.mp3_margin)] == [32, 40]
 
 
 def test_margin_cell_interpolates_between_standard_rates():

@@ -3,6 +3,7 @@ each in its own channel), a mono file is held to half the stereo rate, and the t
 one weights file whose layers the rate control hands out."""
 
 import io
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -35,11 +36,11 @@ def _kbps(data: bytes) -> float:
 
 def test_music_tiers_are_one_44k_model_named_by_their_stereo_rate():
     music = [t for t in all_tiers() if t.name.startswith("music-")]
-    assert [t.nominal_kbps for t in music] == [64, 96, 128]
+    assert [(t.nominal_kbps, t.layers) for t in music] == [(32, 1), (64, 2)]
     assert {(t.sample_rate, t.weights, t.nominal_channels) for t in music} == {
         (SR, music[0].weights, 2)}
-    tier = get_tier("music-96kbps")
-    assert (tier.budget_kbps(2), tier.budget_kbps(1)) == (96, 48)
+    tier = get_tier("music-64kbps")
+    assert (tier.budget_kbps(2), tier.budget_kbps(1)) == (64, 32)
     assert get_tier("speech-12kbps").budget_kbps(2) == 12  # speech: the file's rate
 
 
@@ -56,10 +57,15 @@ def test_two_hard_panned_sources_stay_in_their_channels(codec):
 
 
 def test_a_mono_file_is_held_to_half_the_stereo_rate(codec):
+    # At 40 kbit/s stereo (20 mono) a mono file has room for one of the model's two ~16.5
+    # kbit/s layers a chunk, a stereo file for one a channel: the budget, not the model, cuts.
+    tier = replace(codec.tier, nominal_kbps=40.0)
+    forty, unlimited = Codec(codec.model, tier), Codec(codec.model, replace(tier, nominal_kbps=0))
     mono = _source(2, 246.9)
     stereo = np.stack([mono, _source(3, 329.6)], 1)
-    mono_kbps, stereo_kbps = (_kbps(codec.encode(x, SR)) for x in (mono, stereo))
-    assert 32 * 0.7 < mono_kbps <= 32 * 1.1
-    assert 64 * 0.7 < stereo_kbps <= 64 * 1.1
-    layers = [len(c.layers) for c in BitstreamReader(io.BytesIO(codec.encode(mono, SR)))]
-    assert 0 < max(layers) < get_tier("music-64kbps").layers  # the budget, not the model, cut
+    mono_kbps, stereo_kbps = (_kbps(forty.encode(x, SR)) for x in (mono, stereo))
+    assert 20 * 0.7 < mono_kbps <= 20 * 1.1
+    assert 40 * 0.7 < stereo_kbps <= 40 * 1.1
+    assert _kbps(unlimited.encode(mono, SR)) > 1.4 * mono_kbps
+    layers = {len(c.layers) for c in BitstreamReader(io.BytesIO(forty.encode(mono, SR)))}
+    assert layers == {1}

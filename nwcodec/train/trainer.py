@@ -113,6 +113,11 @@ class Recipe:
     # Initial λ of refinement stages: near zero, because their distortion gradient is weak at
     # first and an early rate term collapses them to zero bits.
     lambda_start_refine: float = 1e-9
+    # How a refinement stage starts: "zero" (a no-op: its decoder's output is zeroed) or
+    # "previous" (a copy of the stage below, whose config it must share). Without the PAM-1
+    # terms' strong early gradient, a zero-output music layer collapses to zero bits within
+    # 150 steps and never recovers; a copy starts coding at once.
+    refine_init: str = "zero"
     loss: dict = field(default_factory=dict)
     seed: int = 0
     threads: int = 2
@@ -335,7 +340,12 @@ class Trainer:
         stage = self.model.stages[k]
         if step == 0:
             self._set_scale(k, data)
-            if k:
+            if k and rec.refine_init == "previous":
+                below = self.model.stages[k - 1]
+                if below.config != stage.config:
+                    raise ValueError(f"refine_init previous: stage {k} differs from stage {k - 1}")
+                stage.load_state_dict(below.state_dict())
+            elif k:
                 # A refinement stage starts as a no-op: a random decoder would add noise and
                 # the stage collapses to zero bits before it learns.
                 stage.zero_output()

@@ -111,3 +111,26 @@ def test_joint_phase_tunes_every_stage_and_resumes(tmp_path, caplog):
     again.run(tmp_path / "b.pt")
     assert (CascadeModel.from_file(tmp_path / "b.pt").model_hash
             == CascadeModel.from_file(tmp_path / "a.pt").model_hash)
+
+
+def test_refinement_stage_can_start_as_a_copy_of_the_stage_below(tmp_path):
+    recipe_path = _recipe(tmp_path, 4)
+    raw = json.loads(recipe_path.read_text())
+    raw["stages"].append(dict(raw["stages"][0], steps=1))
+    raw["refine_init"] = "previous"
+    recipe_path.write_text(json.dumps(raw))
+    torch.manual_seed(0)
+    trainer = Trainer(Recipe.load(recipe_path, tmp_path), tmp_path / "work")
+    trainer.fit_lpc()
+    trainer.train_stages(trainer.chunks())
+    below, above = (trainer.model.stages[k].state_dict() for k in (0, 1))
+    # one Adam step (lr 3e-3) away from the copy it started as
+    assert all((above[k] - below[k]).abs().max() < 0.01
+               for k in below if below[k].is_floating_point())
+    # a stage of another shape cannot be a copy
+    raw["stages"][1]["config"] = dict(TINY, latent_channels=6)
+    recipe_path.write_text(json.dumps(raw))
+    other = Trainer(Recipe.load(recipe_path, tmp_path), tmp_path / "other")
+    other.fit_lpc()
+    with pytest.raises(ValueError, match="refine_init"):
+        other.train_stages(other.chunks())
