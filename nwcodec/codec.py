@@ -47,9 +47,12 @@ from nwcodec.bitstream import (
     BitstreamWriter,
     Chunk,
     CorruptError,
+    MalformedError,
     StreamHeader,
     TruncatedError,
     check_layers,
+    decode_varint,
+    encode_varint,
 )
 from nwcodec.dsp.stereo import from_mid_side, joint_coding
 from nwcodec.entropy import EntropyError
@@ -90,6 +93,7 @@ class Codec:
         self.model = model
         self.tier = tier
         self.postfilter = tier.postfilter
+        self.envelope = tier.envelope
         self.decode_report: list[str] = []  # what the last decode concealed, one line each
 
     @classmethod
@@ -184,6 +188,8 @@ class Codec:
             elif content is not Content.SILENT:
                 cap = layers if content is Content.ACTIVE else 0
                 side, payloads = self.model.encode_chunk(x[:, c], cap)
+                if self.envelope is not None:  # of the output channel, not the coded one
+                    side = join_side(side, self.envelope.compress(block[:, c]))
             chunks.append(Chunk(index, c, x.shape[0], side, tuple(payloads), flags=flags[c]))
         return chunks, sorted(range(x.shape[1]), key=lambda c: -levels[c])
 
@@ -277,26 +283,35 @@ class Codec:
         check_layers(keep, header.num_layers, "the stream")
         chunks: list[Chunk] = []
         columns: list[np.ndarray] = []
+        envelopes: list[np.ndarray | None] = []
         try:
             for chunk in reader:
                 chunks.append(chunk)
-                columns.append(self._decode_chunk(reader, chunk, keep))
+                column, envelope = self._decode_chunk(reader, chunk, keep)
+                columns.append(column)
+                envelopes.append(envelope)
                 if chunk.channel == header.channels - 1:
-                    yield _channels(chunks, columns)
-                    chunks, columns = [], []
+                    yield self._restore_envelopes(_channels(chunks, columns), chunks, envelopes)
+                    chunks, columns, envelopes = [], [], []
         except TruncatedError:
             if not reader.truncated:  # strict mode; in conceal mode a cut ends the output
                 raise
 
-    def _decode_chunk(self, reader: BitstreamReader, chunk: Chunk, keep: int) -> np.ndarray:
-        """One channel of one chunk at the model rate, postfiltered within the chunk; silence
-        if concealed. A payload that is not a complete range coding is damage: an error
-        naming the chunk, or concealed in conceal mode."""
+    def _decode_chunk(self, reader: BitstreamReader, chunk: Chunk, keep: int
+                      ) -> tuple[np.ndarray, np.ndarray | None]:
+        """One record's channel of one chunk at the model rate, postfiltered within the chunk
+        (silence if concealed), and its band envelope's energy indices if it carries one. A
+        payload that is not a complete range coding is damage: an error naming the chunk, or
+        concealed in conceal mode."""
         if not chunk.damaged and not chunk.silent:
+            stationary = bool(chunk.flags & FLAG_STATIONARY)
             try:
-                x = self.model.decode_chunk(chunk.side_info, list(chunk.layers[:keep]),
-                                            chunk.num_samples, chunk.index, chunk.channel,
-                                            bool(chunk.flags & FLAG_STATIONARY))
+                side, envelope = chunk.side_info, None
+                if self.envelope is not None and not stationary:
+                    side, coded_envelope = split_side(side)
+                    envelope = self.envelope.decompress(coded_envelope, chunk.num_samples)
+                x = self.model.decode_chunk(side, list(chunk.layers[:keep]), chunk.num_samples,
+                                            chunk.index, chunk.channel, stationary)
             except EntropyError as exc:
                 problem = f"chunk {chunk.index} channel {chunk.channel}: {exc}"
                 if reader.on_damage == "raise":
@@ -304,11 +319,27 @@ class Codec:
                 reader.damage.append(f"{problem} (at byte {reader.chunk_offset}): concealed")
             else:
                 if self.postfilter is None:
-                    return x
+                    return x, envelope
                 coded = len(chunk.side_info) + sum(len(layer) for layer in chunk.layers[:keep])
                 kbps = 8 * coded * self.sample_rate / max(chunk.num_samples, 1) / 1000
-                return self.postfilter(x, self.sample_rate, kbps)
-        return np.zeros(chunk.num_samples, np.float32)
+                return self.postfilter(x, self.sample_rate, kbps), envelope
+        return np.zeros(chunk.num_samples, np.float32), None
+
+    def _restore_envelopes(self, block: np.ndarray, chunks: list[Chunk],
+                           envelopes: list[np.ndarray | None]) -> np.ndarray:
+        """``block`` (samples, channels, left/right) with each output channel's bands scaled
+        to the envelope its record carries; a record of a mid/side pair without one (silent or
+        stationary) borrows its partner's (SPEC §3.1)."""
+        if self.envelope is None:
+            return block
+        for c, envelope in enumerate(envelopes):
+            partner = (c + 1 if chunks[c].flags & FLAG_MID
+                       else c - 1 if chunks[c].flags & FLAG_SIDE else None)
+            if envelope is None and partner is not None:
+                envelope = envelopes[partner]
+            if envelope is not None:
+                block[:, c] = self.envelope.apply(block[:, c], envelope)
+        return block
 
     def decode_chunks(
         self, stream: BinaryIO, layers: int | None = None, conceal: bool = False
@@ -396,6 +427,24 @@ class Codec:
         if y.shape[0] < n:
             y = np.pad(y, ((0, n - y.shape[0]), (0, 0)))
         return y[:n], sr_out
+
+
+def join_side(model_side: bytes, envelope: bytes) -> bytes:
+    """The side information of a tier with a band envelope (SPEC §3.1): the model's side
+    information behind its length, then the coded envelope."""
+    return encode_varint(len(model_side)) + model_side + envelope
+
+
+def split_side(side: bytes) -> tuple[bytes, bytes]:
+    """Inverse of :func:`join_side` (damaged framing: :class:`EntropyError`)."""
+    try:
+        length, pos = decode_varint(side, 0, len(side), "model side information length")
+    except MalformedError as exc:
+        raise EntropyError(str(exc)) from None
+    if pos + length > len(side):
+        raise EntropyError(f"model side information of {length} bytes overruns the "
+                           f"side information ({len(side)} bytes)")
+    return side[pos : pos + length], side[pos + length :]
 
 
 def _channels(chunks: list[Chunk], columns: list[np.ndarray]) -> np.ndarray:

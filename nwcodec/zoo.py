@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from nwcodec.dsp.band_envelope import MUSIC_ENVELOPE, MUSIC_ENVELOPE_FINE, BandEnvelope
 from nwcodec.dsp.postfilter import BassPostfilter
 from nwcodec.errors import NwcodecError
 
@@ -83,6 +84,9 @@ class Tier:
     # an N-channel file, and a file of n channels gets n/N of it (music tiers name the stereo
     # rate; a mono file is coded at half of it).
     nominal_channels: int = 0
+    # Part of the bitstream: every non-stationary chunk's side information carries the band
+    # envelope (nwcodec/dsp/band_envelope.py), restored after the layers (SPEC §3.1).
+    envelope: BandEnvelope | None = None
 
     def budget_kbps(self, channels: int) -> float:
         """The rate the encoder holds a file of ``channels`` channels to."""
@@ -124,29 +128,40 @@ POSTFILTER_SPEECH = ShippedPostfilter(
     "883478a4735013e9c13906021529a670e37eb65713294ad065f05657f9413cd2")
 
 
-# The music ladder (MODEL_CARD_music_ladder.md): 44.1 kHz, a gain-only front end and two
-# residual autoencoder layers of ~16 kbit/s a channel. One model serves every music tier: the
-# rate control gives each channel of each chunk the layers the tier's rate allows.
-MUSIC_LADDER = ("music-ladder-v2-fa8ced3c.pt",
-                "fa8ced3c391bcc6501d523ff3aa600a3f6d5506f6e1393dd68676c2684c2ed7a")
+# The music ladder (MODEL_CARD_music_ladder.md): 44.1 kHz, a gain-only front end and residual
+# autoencoder layers of ~16 kbit/s a channel. One model serves every music tier: the rate
+# control gives each channel of each chunk the layers the tier's rate allows.
+MUSIC_LADDER_V2 = ("music-ladder-v2-fa8ced3c.pt",
+                   "fa8ced3c391bcc6501d523ff3aa600a3f6d5506f6e1393dd68676c2684c2ed7a")
+MUSIC_LADDER = ("music-ladder-v2-819726ae.pt",
+                "819726ae428b8bf94417b45d7f2eb194066601e57867a4f49394bec2748aa3c3")
 
 
-def _music_tier(tier_id: int, kbps: int, layers: int, quality: str) -> Tier:
-    """A 44.1 kHz music tier: ``kbps`` for a stereo file, half of it for a mono one."""
+def _music_tier(tier_id: int, kbps: int, layers: int, quality: str,
+                ladder: tuple[str, str] = MUSIC_LADDER, retired: str = "",
+                envelope: BandEnvelope = MUSIC_ENVELOPE) -> Tier:
+    """A 44.1 kHz music tier: ``kbps`` for a stereo file, half of it for a mono one; the
+    active tiers restore a band envelope, the ones ``retired`` (by that release) did not."""
+    what = (f"gain-only front end + up to {layers} residual autoencoder "
+            f"layer{'s' if layers > 1 else ''} a channel (HARP skip each), as the rate allows"
+            + ("" if retired else
+               f", {envelope.num_bands}-band energy envelope above 4 kHz"))
     return Tier(
         id=tier_id,
-        name=f"music-{kbps}kbps",
+        name=f"music-{kbps}kbps" + ("-v1" if retired else ""),
         sample_rate=44100,
         chunk_samples=88200,
         layers=layers,
         nominal_kbps=float(kbps),
         nominal_channels=2,
-        weights=MUSIC_LADDER[0],
-        sha256=MUSIC_LADDER[1],
-        description=f"music, 44.1 kHz: {kbps} kbit/s stereo (mid/side where it helps), "
-        f"{kbps // 2} kbit/s mono; gain-only front end + up to {layers} residual autoencoder "
-        f"layer{'s' if layers > 1 else ''} a channel (HARP skip each), as the rate allows",
+        weights=ladder[0],
+        sha256=ladder[1],
+        description=(f"retired {retired} (its files still decode): " if retired else "")
+        + f"music, 44.1 kHz: {kbps} kbit/s stereo (mid/side where it helps), {kbps // 2} "
+        f"kbit/s mono; {what}",
         quality=quality + " (MODEL_CARD_music_ladder.md)",
+        envelope=None if retired else envelope,
+        retired=bool(retired),
     )
 
 
@@ -249,8 +264,19 @@ TIERS: tuple[Tier, ...] = (
         "MODEL_CARD_speech_6kbps.md)",
         postfilter=POSTFILTER_SPEECH,
     ),
-    _music_tier(14, 32, 1, "val: ViSQOL 3.55 at 32.4 kbit/s stereo, 3.60 at 15.7 mono"),
-    _music_tier(15, 64, 2, "val: ViSQOL 3.64 at 65.2 kbit/s stereo, 3.70 at 32.2 mono"),
+    *(
+        _music_tier(*row, ladder=MUSIC_LADDER_V2,
+                    retired="2026-11-30 by the tiers with the band envelope")
+        for row in (
+            (14, 32, 1, "val: ViSQOL 3.55 at 32.4 kbit/s stereo, 3.60 at 15.7 mono"),
+            (15, 64, 2, "val: ViSQOL 3.64 at 65.2 kbit/s stereo, 3.70 at 32.2 mono"),
+        )
+    ),
+    _music_tier(16, 32, 1, "val: ViSQOL 4.15 at 32.9 kbit/s stereo, 4.11 at 15.7 mono"),
+    _music_tier(17, 64, 2, "val: ViSQOL 4.29 at 66.3 kbit/s stereo, 4.31 at 32.6 mono"),
+    _music_tier(18, 96, 3, "val: ViSQOL 4.31 at 99.4 kbit/s stereo, 4.34 at 49.1 mono"),
+    _music_tier(19, 128, 4, "val: ViSQOL 4.48 at 133.0 kbit/s stereo, 4.46 at 65.8 mono",
+                envelope=MUSIC_ENVELOPE_FINE),
 )
 
 

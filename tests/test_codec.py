@@ -7,6 +7,7 @@ import struct
 import subprocess
 import sys
 import zlib
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +22,9 @@ from nwcodec.bitstream import (
     decode_varint,
     strip_layers,
 )
-from nwcodec.codec import Codec, ModelMismatchError
+from nwcodec.codec import Codec, ModelMismatchError, join_side, split_side
+from nwcodec.dsp.band_envelope import BandEnvelope
+from nwcodec.entropy import EntropyError
 from nwcodec.errors import NwcodecError
 from nwcodec.zoo import UnknownTierError
 
@@ -222,3 +225,37 @@ def test_channels_are_coded_independently(codec):
     for ch in range(3):
         mono, _ = codec.decode(codec.encode(x[:, ch], 16000))
         np.testing.assert_array_equal(y[:, ch], mono[:, 0])
+
+
+def _with_envelope(codec: Codec) -> Codec:
+    return Codec(codec.model, replace(codec.tier, envelope=BandEnvelope(16000, 320,
+                                                                        (4000, 6000, 8000))))
+
+
+def test_band_envelope_rides_in_the_side_information_and_survives_stripping(codec):
+    enveloped = _with_envelope(codec)
+    x = speechlike(2.5)
+    plain, full = codec.encode(x, 16000), enveloped.encode(x, 16000)
+    assert len(full) > len(plain)
+    for chunk, bare in zip(BitstreamReader(io.BytesIO(full)), BitstreamReader(io.BytesIO(plain)),
+                           strict=True):
+        model_side, envelope = split_side(chunk.side_info)
+        assert model_side == bare.side_info and chunk.layers == bare.layers and envelope
+    stripped = io.BytesIO()
+    strip_layers(io.BytesIO(full), stripped, 1)
+    np.testing.assert_array_equal(enveloped.decode(stripped.getvalue())[0],
+                                  enveloped.decode(full, layers=1)[0])
+    assert not np.array_equal(enveloped.decode(full)[0], codec.decode(plain)[0])
+
+
+def test_side_information_without_its_envelope_is_damage(codec):
+    # A stream whose side information lacks the envelope framing, read by a decoder that
+    # expects it: refused naming the chunk, or silenced in conceal mode.
+    data = codec.encode(speechlike(2.5), 16000)
+    with pytest.raises(CorruptError, match="chunk 0 channel 0"):
+        _with_envelope(codec).decode(data)
+    y, _ = _with_envelope(codec).decode(data, conceal=True)
+    assert y.shape[0] == int(2.5 * 16000) and not np.any(y)
+    with pytest.raises(EntropyError, match="overruns"):
+        split_side(b"\x03ab")
+    assert split_side(join_side(b"lpc", b"env")) == (b"lpc", b"env")

@@ -8,6 +8,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+import nwcodec
 from nwcodec.bitstream import BitstreamReader
 from nwcodec.codec import Codec
 from nwcodec.zoo import all_tiers, get_tier
@@ -36,7 +37,8 @@ def _kbps(data: bytes) -> float:
 
 def test_music_tiers_are_one_44k_model_named_by_their_stereo_rate():
     music = [t for t in all_tiers() if t.name.startswith("music-")]
-    assert [(t.nominal_kbps, t.layers) for t in music] == [(32, 1), (64, 2)]
+    assert [(t.nominal_kbps, t.layers) for t in music] == [(32, 1), (64, 2), (96, 3), (128, 4)]
+    assert all(t.envelope is not None for t in music)
     assert {(t.sample_rate, t.weights, t.nominal_channels) for t in music} == {
         (SR, music[0].weights, 2)}
     tier = get_tier("music-64kbps")
@@ -69,3 +71,50 @@ def test_a_mono_file_is_held_to_half_the_stereo_rate(codec):
     assert _kbps(unlimited.encode(mono, SR)) > 1.4 * mono_kbps
     layers = {len(c.layers) for c in BitstreamReader(io.BytesIO(forty.encode(mono, SR)))}
     assert layers == {1}
+
+
+def _band_db(x: np.ndarray, lo: float, hi: float) -> float:
+    f = np.fft.rfftfreq(len(x), 1 / SR)
+    return 10 * np.log10((np.abs(np.fft.rfft(x)) ** 2)[(f >= lo) & (f < hi)].sum())
+
+
+def test_the_envelope_restores_the_upper_bands_the_layers_leave_low(codec):
+    # The same layers decoded with and without the envelope: the layers alone leave the
+    # 4-22 kHz bands' levels off; the envelope brings each within about a dB of the input's.
+    assert codec.tier.envelope is not None
+    bare = Codec(codec.model, replace(codec.tier, envelope=None))
+    x = _source(4, 220.0) + 0.05 * np.random.default_rng(5).standard_normal(int(SECONDS * SR))
+    x = x.astype(np.float32)
+    with_env, without = (c.decode(c.encode(x, SR))[0][:, 0] for c in (codec, bare))
+    bands = [(4000, 6000), (6000, 8500), (8500, 12000), (12000, 16500), (16500, 22050)]
+    err_with = [abs(_band_db(with_env, *b) - _band_db(x, *b)) for b in bands]
+    err_without = [abs(_band_db(without, *b) - _band_db(x, *b)) for b in bands]
+    assert max(err_with) < 1.5
+    assert sum(err_without) > 2 * sum(err_with)
+
+
+def test_retired_music_tiers_still_decode_their_files():
+    old = Codec.load("music-64kbps-v1")
+    assert old.tier.retired and old.tier.envelope is None and old.tier.id == 15
+    x = _source(6, 261.6)
+    y, sr = nwcodec.decode(old.encode(x, SR))  # the stream names its tier
+    assert sr == SR and y.shape == x.shape and np.isfinite(y).all()
+    np.testing.assert_array_equal(y, old.decode(old.encode(x, SR))[0][:, 0])
+
+
+def test_the_envelope_keeps_high_bands_in_their_channel_of_a_mid_side_pair(codec):
+    # A near-mono pair (coded mid/side) whose left channel alone has a bright noise layer:
+    # mid and side both carry that noise, decoded without its fine structure; the envelopes
+    # of the output channels keep it out of the right channel.
+    rng = np.random.default_rng(8)
+    tone = _source(7, 196.0)
+    sos = __import__("scipy.signal", fromlist=["butter"]).butter(4, 6000, "highpass", fs=SR,
+                                                                   output="sos")
+    bright = __import__("scipy.signal", fromlist=["sosfilt"]).sosfilt(
+        sos, 0.05 * rng.standard_normal(tone.size)).astype(np.float32)
+    x = np.stack([tone + bright, tone], 1)
+    data = codec.encode(x, SR)
+    assert all(c.flags for c in BitstreamReader(io.BytesIO(data)))  # every record mid or side
+    y, _ = codec.decode(data)
+    for c in range(2):  # each channel's 7-16 kHz level within 2 dB of its own (10 dB apart)
+        assert abs(_band_db(y[:, c], 7000, 16000) - _band_db(x[:, c], 7000, 16000)) < 2.0
