@@ -60,7 +60,7 @@ def energy_oracle(ref: np.ndarray, dec: np.ndarray, from_hz: float) -> np.ndarra
         e for e in MUSIC_ENVELOPE.edges_hz if e > from_hz)
     env = BandEnvelope(MUSIC_RATE, MUSIC_ENVELOPE.hop, edges, step_db=1e-3, floor_db=-200,
                        ceil_db=100, max_delta=10**9, max_gain_db=200)
-    return env.apply(dec, env._targets(ref))
+    return env.apply(dec, env.quantize(ref))
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -7,6 +7,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+import scipy.signal as ss
 
 import nwcodec
 from nwcodec.bitstream import BitstreamReader
@@ -108,10 +109,8 @@ def test_the_envelope_keeps_high_bands_in_their_channel_of_a_mid_side_pair(codec
     # of the output channels keep it out of the right channel.
     rng = np.random.default_rng(8)
     tone = _source(7, 196.0)
-    sos = __import__("scipy.signal", fromlist=["butter"]).butter(4, 6000, "highpass", fs=SR,
-                                                                   output="sos")
-    bright = __import__("scipy.signal", fromlist=["sosfilt"]).sosfilt(
-        sos, 0.05 * rng.standard_normal(tone.size)).astype(np.float32)
+    sos = ss.butter(4, 6000, "highpass", fs=SR, output="sos")
+    bright = ss.sosfilt(sos, 0.05 * rng.standard_normal(tone.size)).astype(np.float32)
     x = np.stack([tone + bright, tone], 1)
     data = codec.encode(x, SR)
     assert all(c.flags for c in BitstreamReader(io.BytesIO(data)))  # every record mid or side

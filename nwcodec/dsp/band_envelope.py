@@ -99,12 +99,13 @@ class BandEnvelope:
         return np.fft.rfft(padded[idx] * self._window, axis=1)
 
     def _synthesis(self, spectra: np.ndarray, n: int) -> np.ndarray:
+        """Overlap-add of the windowed frames of ``spectra``: ``n`` samples."""
         h = self.hop
         frames = np.fft.irfft(spectra, 2 * h, axis=1) * self._window
-        out = np.zeros((len(frames) + 1) * h)
-        for t, frame in enumerate(frames):
-            out[t * h : t * h + 2 * h] += frame
-        return out[h : h + n]
+        out = np.zeros((len(frames) + 1, h))
+        out[:-1] += frames[:, :h]  # frame t covers hops t and t + 1 of the padded signal
+        out[1:] += frames[:, h:]
+        return out.ravel()[h : h + n]
 
     def _energies_db(self, spectra: np.ndarray) -> np.ndarray:
         """(frames, bands) band energies in dB."""
@@ -118,23 +119,15 @@ class BandEnvelope:
         e = self._energies_db(self._spectra(np.asarray(x, dtype=np.float64)))
         return np.clip(np.round(e / self.step_db), lo, hi).astype(np.int64)
 
-    def _first_frame(self, first: np.ndarray, deltas: bool) -> np.ndarray:
-        """Frame 0 from its targets (``deltas`` False: returns the deltas) or back from its
-        deltas (True: returns the indices): each band predicted by the one below."""
-        out = np.zeros_like(first)
-        pred = round(self.start_db / self.step_db)
-        for b, v in enumerate(first):
-            d = v if deltas else np.clip(v - pred, -self.max_delta, self.max_delta)
-            out[b] = pred + d if deltas else d
-            pred += d
-        return out
-
     def _deltas(self, target: np.ndarray) -> np.ndarray:
         """Clamped prediction differences of ``target`` (frames, bands), tracking the indices
         a decoder will rebuild (a clamped delta leaves the next prediction off target)."""
         deltas = np.zeros_like(target)
-        deltas[0] = self._first_frame(target[0], deltas=False)
-        q = self._first_frame(deltas[0], deltas=True)
+        pred = round(self.start_db / self.step_db)
+        for b, v in enumerate(target[0]):  # frame 0: each band predicted by the one below
+            deltas[0, b] = np.clip(v - pred, -self.max_delta, self.max_delta)
+            pred += deltas[0, b]
+        q = self._indices(deltas[:1])[0]
         for t in range(1, len(target)):
             deltas[t] = np.clip(target[t] - q, -self.max_delta, self.max_delta)
             q = q + deltas[t]
@@ -142,10 +135,13 @@ class BandEnvelope:
 
     def _indices(self, deltas: np.ndarray) -> np.ndarray:
         """Inverse of :meth:`_deltas`: the energy indices the decoder uses."""
-        q = np.zeros_like(deltas)
-        q[0] = self._first_frame(deltas[0], deltas=True)
-        q[1:] = q[0] + np.cumsum(deltas[1:], axis=0)
-        return q
+        first = round(self.start_db / self.step_db) + np.cumsum(deltas[0])
+        return np.cumsum(np.vstack([first[None], deltas[1:]]), axis=0)
+
+    def symbols(self, x: np.ndarray) -> np.ndarray:
+        """(frames, bands) delta symbols (``delta + max_delta``) of ``x`` (n,): what
+        :meth:`compress` codes."""
+        return self._deltas(self._targets(x)) + self.max_delta
 
     def quantize(self, x: np.ndarray) -> np.ndarray:
         """(frames, bands) energy indices of ``x`` (n,) as a decoder rebuilds them."""
@@ -153,8 +149,7 @@ class BandEnvelope:
 
     def compress(self, x: np.ndarray) -> bytes:
         """The range-coded envelope of one channel's chunk ``x`` (n,)."""
-        symbols = self._deltas(self._targets(x)) + self.max_delta
-        return encode_streams([(symbols.ravel(), self.table)])
+        return encode_streams([(self.symbols(x).ravel(), self.table)])
 
     def decompress(self, data: bytes, n: int) -> np.ndarray:
         """(frames, bands) energy indices of an ``n``-sample chunk from :meth:`compress`'s

@@ -32,8 +32,7 @@ def delta_counts(paths: Sequence, envelope: BandEnvelope, chunk: int, chunks_per
             x, _ = sf.read(str(path), start=int(start), frames=chunk, dtype="float32",
                            always_2d=True)
             for c in range(x.shape[1]):
-                symbols = envelope._deltas(envelope._targets(x[:, c])) + envelope.max_delta
-                counts += np.bincount(symbols.ravel(), minlength=len(counts))
+                counts += np.bincount(envelope.symbols(x[:, c]).ravel(), minlength=len(counts))
     return counts
 
 
