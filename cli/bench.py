@@ -58,5 +58,6 @@ def bench(include_test: bool, names: tuple[str, ...], seconds: float, path: str 
     for name, meaning in COLUMNS:
         click.echo(f"{name:<27} {meaning}")
     load = os.getloadavg()[0]
-    click.echo(f"{rows[0]['seconds']:.0f} s of speech, best of {repeats}; "
+    what = f"of {click.format_filename(path)}" if path else "of speech (the shipped sample)"
+    click.echo(f"{rows[0]['seconds']:.0f} s {what}, best of {repeats}; "
                f"load average {load:.1f} (a busy machine lowers the wall-clock figures)")

@@ -129,38 +129,54 @@ POSTFILTER_SPEECH = ShippedPostfilter(
 
 
 # The music ladder (MODEL_CARD_music_ladder.md): 44.1 kHz, a gain-only front end and residual
-# autoencoder layers of ~16 kbit/s a channel. One model serves every music tier: the rate
-# control gives each channel of each chunk the layers the tier's rate allows.
+# autoencoder layers of ~16 kbit/s a channel. One model served the first music tiers: the rate
+# control gave each channel of each chunk the layers the tier's rate allowed.
 MUSIC_LADDER_V2 = ("music-ladder-v2-fa8ced3c.pt",
                    "fa8ced3c391bcc6501d523ff3aa600a3f6d5506f6e1393dd68676c2684c2ed7a")
 MUSIC_LADDER = ("music-ladder-v2-819726ae.pt",
                 "819726ae428b8bf94417b45d7f2eb194066601e57867a4f49394bec2748aa3c3")
+# The active music tiers (MODEL_CARD_music_single.md): one model of one layer each, so every
+# tier encodes with one encoder pass and decodes with one decoder pass (the ladder's tiers of
+# 2-4 layers ran at 7-15x real time encoding stereo on one core).
+MUSIC_SINGLE = {
+    32: ("music-single-32-bb568d45.pt",
+         "bb568d456d6fc9e4ed64bbf2a8267c0cf25e8aae616b579cbc730259b0db85b1"),
+    64: ("music-single-64-7ba86cb3.pt",
+         "7ba86cb3f07a8cfd2184ad05ae929f7b02ef75b1bcb0fa0b21f035cf1519a333"),
+    96: ("music-single-96-ba3b459d.pt",
+         "ba3b459d900f8b7f64d5288d43b1784da559001756f78274d575632768067348"),
+    128: ("music-single-128-807b0b40.pt",
+         "807b0b4067b7fba78a262105317c74524e84a8440f1cbca8ce144cd3cbc27cde"),
+}
 
 
 def _music_tier(tier_id: int, kbps: int, layers: int, quality: str,
-                ladder: tuple[str, str] = MUSIC_LADDER, retired: str = "",
-                envelope: BandEnvelope = MUSIC_ENVELOPE) -> Tier:
-    """A 44.1 kHz music tier: ``kbps`` for a stereo file, half of it for a mono one; the
-    active tiers restore a band envelope, the ones ``retired`` (by that release) did not."""
-    what = (f"gain-only front end + up to {layers} residual autoencoder "
-            f"layer{'s' if layers > 1 else ''} a channel (HARP skip each), as the rate allows"
-            + ("" if retired else
-               f", {envelope.num_bands}-band energy envelope above 4 kHz"))
+                weights: tuple[str, str], retired: str = "", version: str = "",
+                envelope: BandEnvelope | None = MUSIC_ENVELOPE,
+                card: str = "MODEL_CARD_music_single.md") -> Tier:
+    """A 44.1 kHz music tier: ``kbps`` for a stereo file, half of it for a mono one, coded by
+    the first ``layers`` layers of ``weights`` and restoring ``envelope`` (if any). Retired
+    tiers (``retired``: by what, when) are named with their ``version`` suffix."""
+    what = ("gain-only front end + "
+            + (f"up to {layers} residual autoencoder layers a channel (HARP skip each), as "
+               "the rate allows" if layers > 1 else
+               "one residual autoencoder layer a channel (HARP skip)")
+            + (f", {envelope.num_bands}-band energy envelope above 4 kHz" if envelope else ""))
     return Tier(
         id=tier_id,
-        name=f"music-{kbps}kbps" + ("-v1" if retired else ""),
+        name=f"music-{kbps}kbps" + (f"-{version}" if version else ""),
         sample_rate=44100,
         chunk_samples=88200,
         layers=layers,
         nominal_kbps=float(kbps),
         nominal_channels=2,
-        weights=ladder[0],
-        sha256=ladder[1],
+        weights=weights[0],
+        sha256=weights[1],
         description=(f"retired {retired} (its files still decode): " if retired else "")
         + f"music, 44.1 kHz: {kbps} kbit/s stereo (mid/side where it helps), {kbps // 2} "
         f"kbit/s mono; {what}",
-        quality=quality + " (MODEL_CARD_music_ladder.md)",
-        envelope=None if retired else envelope,
+        quality=f"{quality} ({card})",
+        envelope=envelope,
         retired=bool(retired),
     )
 
@@ -265,18 +281,34 @@ TIERS: tuple[Tier, ...] = (
         postfilter=POSTFILTER_SPEECH,
     ),
     *(
-        _music_tier(*row, ladder=MUSIC_LADDER_V2,
-                    retired="2026-11-30 by the tiers with the band envelope")
+        _music_tier(*row, weights=MUSIC_LADDER_V2, envelope=None, version="v1",
+                    retired="2026-11-30 by the tiers with the band envelope",
+                    card="MODEL_CARD_music_ladder.md")
         for row in (
             (14, 32, 1, "val: ViSQOL 3.55 at 32.4 kbit/s stereo, 3.60 at 15.7 mono"),
             (15, 64, 2, "val: ViSQOL 3.64 at 65.2 kbit/s stereo, 3.70 at 32.2 mono"),
         )
     ),
-    _music_tier(16, 32, 1, "val: ViSQOL 4.15 at 32.9 kbit/s stereo, 4.11 at 15.7 mono"),
-    _music_tier(17, 64, 2, "val: ViSQOL 4.29 at 66.3 kbit/s stereo, 4.31 at 32.6 mono"),
-    _music_tier(18, 96, 3, "val: ViSQOL 4.31 at 99.4 kbit/s stereo, 4.34 at 49.1 mono"),
+    *(
+        _music_tier(*row, weights=MUSIC_LADDER, version="v2",
+                    retired="2026-11-30 by the one-layer tiers", card="MODEL_CARD_music_ladder.md")
+        for row in (
+            (16, 32, 1, "val: ViSQOL 4.15 at 32.9 kbit/s stereo, 4.11 at 15.7 mono"),
+            (17, 64, 2, "val: ViSQOL 4.29 at 66.3 kbit/s stereo, 4.31 at 32.6 mono"),
+            (18, 96, 3, "val: ViSQOL 4.31 at 99.4 kbit/s stereo, 4.34 at 49.1 mono"),
+        )
+    ),
     _music_tier(19, 128, 4, "val: ViSQOL 4.48 at 133.0 kbit/s stereo, 4.46 at 65.8 mono",
-                envelope=MUSIC_ENVELOPE_FINE),
+                weights=MUSIC_LADDER, version="v2", envelope=MUSIC_ENVELOPE_FINE,
+                retired="2026-11-30 by the one-layer tiers", card="MODEL_CARD_music_ladder.md"),
+    _music_tier(20, 32, 1, "val: ViSQOL 4.20 at 31.3 kbit/s stereo, 4.23 at 15.7 mono",
+                weights=MUSIC_SINGLE[32]),
+    _music_tier(21, 64, 1, "val: ViSQOL 4.37 at 64.4 kbit/s stereo, 4.35 at 31.7 mono",
+                weights=MUSIC_SINGLE[64], envelope=MUSIC_ENVELOPE_FINE),
+    _music_tier(22, 96, 1, "val: ViSQOL 4.40 at 95.8 kbit/s stereo, 4.38 at 46.7 mono",
+                weights=MUSIC_SINGLE[96], envelope=MUSIC_ENVELOPE_FINE),
+    _music_tier(23, 128, 1, "val: ViSQOL 4.42 at 125.7 kbit/s stereo, 4.41 at 62.5 mono",
+                weights=MUSIC_SINGLE[128], envelope=MUSIC_ENVELOPE_FINE),
 )
 
 
