@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import replace
 from typing import TYPE_CHECKING, BinaryIO
 
 import numpy as np
@@ -62,6 +63,7 @@ from nwcodec.ratecontrol import (
     END_RECORD_BYTES,
     Content,
     LeakyBucket,
+    Recode,
     classify,
     loudest_frame_db,
 )
@@ -171,9 +173,10 @@ class Codec:
         writer.close()
 
     def _code_block(self, index: int, block: np.ndarray, layers: int
-                    ) -> tuple[list[Chunk], list[int]]:
+                    ) -> tuple[list[Chunk], list[int], Recode]:
         """Every channel of one block as a chunk with all the layers its content allows
-        (mid/side pairs where they help), and the channels loudest first."""
+        (mid/side pairs where they help), the channels loudest first, and how to code a
+        channel's layers coarser (``nwcodec/ratecontrol.py``, rule 3)."""
         x, joint = joint_coding(block)
         flags = [0] * x.shape[1]
         for pair, mid_side in enumerate(joint):
@@ -191,7 +194,12 @@ class Codec:
                 if self.envelope is not None:  # of the output channel, not the coded one
                     side = join_side(side, self.envelope.compress(block[:, c]))
             chunks.append(Chunk(index, c, x.shape[0], side, tuple(payloads), flags=flags[c]))
-        return chunks, sorted(range(x.shape[1]), key=lambda c: -levels[c])
+
+        def recode(c: int, k: int, rate_weight: float) -> Chunk:
+            _, payloads = self.model.encode_chunk(x[:, c], k, rate_weight)
+            return replace(chunks[c], layers=tuple(payloads))
+
+        return chunks, sorted(range(x.shape[1]), key=lambda c: -levels[c]), recode
 
     def encode(self, audio: np.ndarray, sr: int, layers: int | None = None) -> bytes:
         """Encode (samples,) or (samples, channels) audio at any rate to .nwc bytes."""

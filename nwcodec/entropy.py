@@ -87,10 +87,13 @@ class FrequencyTable:
         probabilities = self.freqs.astype(np.float64) / float(1 << self.precision)
         return constriction.stream.model.Categorical(probabilities, perfect=False)
 
+    def code_lengths(self) -> np.ndarray:
+        """Ideal code length of each symbol under this table, in bits (float64)."""
+        return self.precision - np.log2(self.freqs.astype(np.float64))
+
     def bits(self, symbols: np.ndarray) -> float:
         """Ideal code length of ``symbols`` under this table, in bits."""
-        log2p = np.log2(self.freqs.astype(np.float64)) - self.precision
-        return float(-log2p[np.asarray(symbols, dtype=np.int64)].sum())
+        return float(self.code_lengths()[np.asarray(symbols, dtype=np.int64)].sum())
 
     def to_bytes(self) -> bytes:
         """``u8 precision, u32 count, count x u32 freq`` (little-endian)."""

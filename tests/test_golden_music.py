@@ -31,8 +31,9 @@ def music_excerpt() -> np.ndarray:
 
 
 def write_golden() -> None:
-    """Regenerate the music golden files (only when a tier is added: never to make a test
-    pass)."""
+    """Regenerate the music golden files: when a tier is added, or (one tier's file at a
+    time, said in tests/golden/README.md) when the encoder deliberately codes differently;
+    never to make a test pass."""
     x = music_excerpt()
     reference = {}
     for tier in TIERS:

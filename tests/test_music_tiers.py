@@ -48,14 +48,10 @@ def test_music_tiers_are_one_layer_44k_models_named_by_their_stereo_rate():
     assert get_tier("speech-12kbps").budget_kbps(2) == 12  # speech: the file's rate
 
 
-# A known fault, kept visible: this input costs music-64kbps's model ~1.10x the tier's rate,
-# so the bucket runs dry in the last chunk and the right channel loses its only layer there
-# (its own gain drops to ~0.66; no leak). What would fix it: encoder-side rate-distortion
-# quantisation, fitting a chunk instead of dropping its layer (MODEL_CARD_music_single.md).
-ONE_LAYER_CLIFF = pytest.mark.xfail(strict=True, reason="one-layer tier out of rate on this input")
-
-
-@pytest.mark.parametrize("kbps", [32, pytest.param(64, marks=ONE_LAYER_CLIFF), 96, 128])
+# This input costs music-64kbps's model ~1.10x the tier's rate, so the bucket runs dry in the
+# last chunk: before rule 3 of nwcodec/ratecontrol.py (a coarser layer, not none) the right
+# channel lost its only layer there (own gain ~0.66).
+@pytest.mark.parametrize("kbps", [32, 64, 96, 128])
 def test_two_hard_panned_sources_stay_in_their_channels(kbps):
     codec = Codec.load(f"music-{kbps}kbps")
     left, right = _source(0, 196.0), _source(1, 293.7)

@@ -22,7 +22,7 @@ from nwcodec.bitstream import (
 )
 from nwcodec.codec import Codec, load_model
 from nwcodec.dsp.comfort_noise import comfort_noise
-from nwcodec.ratecontrol import END_RECORD_BYTES, RESERVE, LeakyBucket
+from nwcodec.ratecontrol import END_RECORD_BYTES, RATE_WEIGHTS, RESERVE, LeakyBucket
 from nwcodec.stream_info import summarise
 from nwcodec.zoo import get_tier
 from tests.test_cli import assert_one_line_error, run
@@ -101,7 +101,11 @@ def test_unlimited_tier_and_budget_trimmed_layers_are_prefixes(free):
     trimmed = Codec(free.model, replace(free.tier, nominal_kbps=between)).encode(x, SR)
     assert kbps(trimmed, x.shape[0]) <= between * (1 + RESERVE)
     for full, kept in zip(chunks_of(data), chunks_of(trimmed), strict=True):
-        assert kept == full.stripped(len(kept.layers))
+        # the layers below the top as coded; the top as coded or, where it did not fit,
+        # coded coarser (rule 3), in fewer bytes
+        k = len(kept.layers)
+        assert kept.layers[: k - 1] == full.layers[: k - 1] and kept.side_info == full.side_info
+        assert len(kept.layers[-1]) <= len(full.layers[k - 1])
     assert {len(c.layers) for c in chunks_of(trimmed)} == {1, 2}
 
 
@@ -206,13 +210,25 @@ def test_info_reports_the_rate_control(codec):
     assert sum(s["layer_histogram"].values()) == 6
 
 
+def _shrinking(full: list[Chunk], calls: list[tuple[int, int, float]] | None = None):
+    """A stand-in for the codec's recode: the k-th layer 1 / (1 + 10 w) of its size."""
+    def recode(ch: int, k: int, w: float) -> Chunk:
+        if calls is not None:
+            calls.append((ch, k, w))
+        layers = full[ch].layers
+        top = layers[k - 1][: int(len(layers[k - 1]) / (1 + 10 * w))]
+        return replace(full[ch], layers=(*layers[: k - 1], top))
+    return recode
+
+
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.tuples(st.integers(0, 3000), st.integers(0, 3000), st.integers(0, 3000)),
                 min_size=1, max_size=12),
-       st.floats(4.0, 64.0), st.integers(1600, 32000))
-def test_leaky_bucket_bounds_the_file(sizes, nominal, last):
+       st.floats(4.0, 64.0), st.integers(1600, 32000), st.booleans())
+def test_leaky_bucket_bounds_the_file(sizes, nominal, last, coarser):
     """Whatever the payloads, the file is at most (1 + RESERVE) x nominal or, where even silent
-    records do not fit, the silent floor (plus one record), and kept layers are prefixes."""
+    records do not fit, the silent floor (plus one record), and kept layers are prefixes but
+    for a top layer coded coarser (rule 3)."""
     chunk = 32000
     total = chunk * (len(sizes) - 1) + last
     header = StreamHeader(1, bytes(8), SR, SR, 1, 2, chunk, total, total)
@@ -222,11 +238,40 @@ def test_leaky_bucket_bounds_the_file(sizes, nominal, last):
     for index, (side, a, b) in enumerate(sizes):
         n = header.chunk_length(index)
         full = Chunk(index, 0, n, b"s" * side, (b"a" * a, b"b" * b))
-        (kept,) = bucket.allocate([full], [0])
-        assert kept == full.stripped(len(kept.layers)) or (kept.silent and not kept.flags)
+        (kept,) = bucket.allocate([full], [0], _shrinking([full]) if coarser else None)
+        below = max(len(kept.layers) - 1, 0)
+        assert (kept.silent and not kept.flags) or kept.stripped(below) == full.stripped(below)
+        assert not kept.layers or kept.layers[-1] == full.layers[below] or coarser
         spent += kept.record_size()
         floor += Chunk(index, 0, n, b"", ()).record_size()
     assert spent <= max(nominal * 125 * total / SR * (1 + RESERVE), floor + 10) + 1e-6
+
+
+def test_a_layer_the_budget_cannot_hold_is_coded_coarser_at_the_gentlest_weight_that_fits():
+    chunk = 32000
+    bucket = LeakyBucket(16.0, SR, chunk, 10 * chunk, 0)  # 4,000 bytes a chunk, 3,200 reserve
+    loud = Chunk(0, 0, chunk, b"s" * 100, (b"a" * 7500, b"b" * 2000))
+    quiet = Chunk(0, 1, chunk, b"s" * 100, (b"c" * 2000,))
+    calls: list[tuple[int, int, float]] = []
+    kept = bucket.allocate([loud, quiet], [0, 1], _shrinking([loud, quiet], calls))
+    # the loud channel's layer did not fit, the quiet one's did: then the loud one's layer
+    # came back coarser in what was left, not dropped
+    assert kept[1] == quiet
+    assert len(kept[0].layers) == 1 and len(kept[0].layers[0]) < 7500
+    assert {(ch, k) for ch, k, _ in calls} == {(0, 1)}
+    fitting = sorted(w for _, _, w in calls if int(7500 / (1 + 10 * w)) == len(kept[0].layers[0]))
+    gentler = [w for w in RATE_WEIGHTS if w < fitting[0]]
+    room = kept[0].record_size() + bucket.level  # what the loud channel's record could take
+    assert gentler and replace(loud, layers=(b"a" * int(7500 / (1 + 10 * gentler[-1])),)
+                               ).record_size() > room
+    assert bucket.level >= 0
+
+
+def test_a_layer_that_fits_at_no_weight_is_left_out():
+    bucket = LeakyBucket(16.0, SR, 32000, 320000, 0)
+    huge = Chunk(0, 0, 32000, b"s" * 100, (b"a" * 40000,))
+    (kept,) = bucket.allocate([huge], [0], _shrinking([huge]))
+    assert kept == huge.stripped(0)
 
 
 def test_real_ladder_tier_stays_within_nominal_on_a_stereo_tone(ladder):

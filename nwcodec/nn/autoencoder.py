@@ -206,12 +206,13 @@ class ResidualAutoencoder(nn.Module):
         )
 
     @torch.no_grad()
-    def compress(self, x: Tensor) -> Compressed:
+    def compress(self, x: Tensor, rate_weight: float = 0.0) -> Compressed:
         """One byte string per item of ``x`` (B, 1, T): every stream, main latent first, then
-        the skips deepest level first, range-coded by one coder."""
+        the skips deepest level first, range-coded by one coder. ``rate_weight`` > 0 codes
+        fewer bits at some distortion (:meth:`SoftmaxQuantizer.symbols`)."""
         z, feats = self._analysis(self._pad(x))
-        skips = [self._skip(lv).symbols(h) for lv, h in feats.items()]
-        symbols = [self.quantizer.symbols(z), *skips]
+        skips = [self._skip(lv).symbols(h, rate_weight) for lv, h in feats.items()]
+        symbols = [self.quantizer.symbols(z, rate_weight), *skips]
         return Compressed(encode_symbols(list(zip(self.quantizers, symbols, strict=True))),
                           x.shape[-1])
 

@@ -193,14 +193,17 @@ class CascadeModel(nn.Module):
     # -- coding -----------------------------------------------------------------------------
 
     @torch.inference_mode()
-    def compress_residual(self, residual: Tensor, layers: int | None = None) -> list[bytes]:
+    def compress_residual(self, residual: Tensor, layers: int | None = None,
+                          rate_weight: float = 0.0) -> list[bytes]:
         """Normalised residual (1, 1, T) -> one payload per stage, for the first ``layers``
-        stages (all by default: a tier that writes fewer never runs the stages above)."""
+        stages (all by default: a tier that writes fewer never runs the stages above).
+        ``rate_weight`` > 0 codes the top one of them coarser, in fewer bytes
+        (:meth:`ResidualAutoencoder.compress`)."""
         upto = self.num_layers if layers is None else layers
         payloads: list[bytes] = []
 
         def step(k: int, stage: Stage, x: Tensor) -> Tensor | None:
-            coded = stage.compress(x)
+            coded = stage.compress(x, rate_weight) if k + 1 == upto else stage.compress(x)
             payloads.extend(coded.strings)
             # the next stage codes what the decoder will lack
             return stage.decompress(coded.strings, coded.shape) if k + 1 < upto else None
@@ -215,13 +218,14 @@ class CascadeModel(nn.Module):
                                 lambda k, stage, _: stage.decompress([layers[k]], length),
                                 upto=len(layers))
 
-    def encode_chunk(self, x: np.ndarray, layers: int | None = None
+    def encode_chunk(self, x: np.ndarray, layers: int | None = None, rate_weight: float = 0.0
                      ) -> tuple[bytes, list[bytes]]:
         """One channel's chunk (n,) -> (side information, one payload per layer, for the
-        first ``layers`` layers; all by default)."""
+        first ``layers`` layers; all by default; the top one coarser if ``rate_weight`` > 0:
+        :meth:`compress_residual`)."""
         side, an = self.lpc.compress(x)
         residual = torch.from_numpy(an.residual)[None, None]
-        return side.strings[0], self.compress_residual(residual, layers)
+        return side.strings[0], self.compress_residual(residual, layers, rate_weight)
 
     def encode_stationary(self, x: np.ndarray) -> bytes:
         """One channel's chunk (n,) -> side information of one frame standing for all of it

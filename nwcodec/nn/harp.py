@@ -54,9 +54,10 @@ class SkipCodec(nn.Module):
     def decode(self, z_hat: Tensor) -> Tensor:
         return self.synthesis(z_hat)
 
-    def symbols(self, h: Tensor) -> Tensor:
-        """Hard symbols (B, skip_channels, L / stride) of ``h``."""
-        return self.quantizer.symbols(self.encode(h))
+    def symbols(self, h: Tensor, rate_weight: float = 0.0) -> Tensor:
+        """Hard symbols (B, skip_channels, L / stride) of ``h`` (``rate_weight``: see
+        :meth:`SoftmaxQuantizer.symbols`)."""
+        return self.quantizer.symbols(self.encode(h), rate_weight)
 
     def reconstruct(self, symbols: Tensor) -> Tensor:
         """The skip path's output (B, channels, L) for hard ``symbols``."""
@@ -69,8 +70,9 @@ class SkipCodec(nn.Module):
         return StageOutput(self.decode(q.z_hat), q.bits, q.penalty)
 
     @torch.no_grad()
-    def compress(self, h: Tensor) -> Compressed:
-        return Compressed(encode_symbols([(self.quantizer, self.symbols(h))]), h.shape[-1])
+    def compress(self, h: Tensor, rate_weight: float = 0.0) -> Compressed:
+        return Compressed(encode_symbols([(self.quantizer, self.symbols(h, rate_weight))]),
+                          h.shape[-1])
 
     @torch.no_grad()
     def decompress(self, strings: list[bytes], shape: int) -> Tensor:

@@ -98,10 +98,21 @@ class SoftmaxQuantizer(nn.Module):
         c = self.centroids[self.group_of_channel]  # (C, K)
         return (z.float().unsqueeze(-1) - c[None, :, None, :]).abs()
 
-    def symbols(self, z: Tensor) -> Tensor:
-        """Hard symbols: index of the nearest centroid (ties -> lowest index), LongTensor."""
+    def symbols(self, z: Tensor, rate_weight: float = 0.0) -> Tensor:
+        """Hard symbols, LongTensor: the nearest centroid's index (ties -> lowest index).
+
+        ``rate_weight`` > 0 quantises for rate as well as distortion under the frozen tables
+        (encoder-side rate-distortion quantisation): ``argmin_k (z - c_k)^2 + rate_weight *
+        bits_k``, so a symbol moves to a cheaper neighbour where that costs little. The
+        decoder is the same for any symbols, so this changes no format.
+        """
         with torch.no_grad():
-            return self._distances(z).argmin(dim=-1)
+            dist = self._distances(z)
+            if rate_weight <= 0:
+                return dist.argmin(dim=-1)
+            bits = torch.from_numpy(np.stack([t.code_lengths() for t in self.frozen_tables()]))
+            per_channel = bits.to(dist)[self.group_of_channel]  # (C, K)
+            return (dist.square() + rate_weight * per_channel[None, :, None, :]).argmin(dim=-1)
 
     def dequantize(self, symbols: Tensor) -> Tensor:
         """Centroid values of ``symbols`` (B, C, L)."""

@@ -4,8 +4,9 @@ A *stage* turns a signal into bytes and back:
 
 - ``forward(x, mode)`` for training: a :class:`StageOutput` (reconstruction, estimated bits,
   hardness penalty);
-- ``compress(x)``: a :class:`Compressed`, one byte string per batch item plus the shape
-  :meth:`decompress` needs;
+- ``compress(x, rate_weight)``: a :class:`Compressed`, one byte string per batch item plus
+  the shape :meth:`decompress` needs (``rate_weight`` > 0: fewer bytes at some distortion,
+  symbols chosen by rate as well as distance under the frozen tables; the decoder is the same);
 - ``decompress(strings, shape)``: the reconstruction, equal to ``forward(x, "hard").x_hat``;
 - ``update()``: freeze the stage's *own* integer entropy tables from its own symbol counts;
   ``tables`` / ``load_tables`` serialise them (in a fixed order) with the weights.
@@ -55,7 +56,7 @@ class Stage(Protocol):
 
     def forward(self, x: Tensor, mode: Mode = "soft") -> StageOutput: ...
 
-    def compress(self, x: Tensor) -> Compressed: ...
+    def compress(self, x: Tensor, rate_weight: float = 0.0) -> Compressed: ...
 
     def decompress(self, strings: list[bytes], shape: int) -> Tensor: ...
 

@@ -138,3 +138,35 @@ def test_float32_under_bf16_autocast():
         out = q(z.bfloat16())
     assert out.z_hat.dtype == torch.float32 and out.bits.dtype == torch.float32
     assert torch.allclose(out.bits, ref.bits, rtol=0.02)
+
+
+def test_rate_weight_trades_distance_for_code_length_under_the_frozen_tables():
+    q = SoftmaxQuantizer(4, 16, groups=2)
+    q.calibrate(_peaked(q, (8, 4, 400)))
+    q.update()
+    z = torch.rand(2, 4, 300) * 2 - 1
+    nearest = q.symbols(z)
+    assert torch.equal(q.symbols(z, 0.0), nearest)
+    bits = torch.from_numpy(np.stack([t.code_lengths() for t in q.frozen_tables()]))
+    per_channel = bits[q.group_of_channel]  # (C, K)
+
+    def code_length(s):
+        return per_channel.gather(1, s.permute(1, 0, 2).reshape(4, -1)).sum().item()
+
+    def squared_error(s):
+        return (z - q.dequantize(s)).square().sum().item()
+
+    previous = nearest
+    for weight in (1e-3, 1e-2, 1e-1):
+        s = q.symbols(z, weight)
+        # each symbol minimises its own cost, so the whole does too: no other choice (the
+        # nearest one included) has a lower distance + weight * bits
+        cost = squared_error(s) + weight * code_length(s)
+        assert cost <= squared_error(previous) + weight * code_length(previous) + 1e-6
+        assert code_length(s) < code_length(previous)
+        previous = s
+    # brute force on one channel
+    c, w = 3, 0.05
+    cent = q.centroids[1].detach()
+    brute = ((z[:, c, :, None] - cent) ** 2 + w * per_channel[c].float()).argmin(-1)
+    assert torch.equal(q.symbols(z, w)[:, c], brute)
