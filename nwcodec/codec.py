@@ -183,21 +183,23 @@ class Codec:
             if mid_side:
                 flags[2 * pair], flags[2 * pair + 1] = FLAG_MID, FLAG_SIDE
         levels = [loudest_frame_db(x[:, c], self.sample_rate) for c in range(x.shape[1])]
-        chunks = []
+        chunks, coders = [], []
         for c, content in enumerate(classify(levels)):
-            side, payloads = b"", []
+            side, coders_c = b"", []
             if content is Content.QUIET:
                 side, flags[c] = self.model.encode_stationary(x[:, c]), flags[c] | FLAG_STATIONARY
             elif content is not Content.SILENT:
                 cap = layers if content is Content.ACTIVE else 0
-                side, payloads = self.model.encode_chunk(x[:, c], cap)
+                side, coders_c = self.model.chunk_coders(x[:, c], cap)
                 if self.envelope is not None:  # of the output channel, not the coded one
                     side = join_side(side, self.envelope.compress(block[:, c]))
-            chunks.append(Chunk(index, c, x.shape[0], side, tuple(payloads), flags=flags[c]))
+            payloads = tuple(code(0.0) for code in coders_c)
+            chunks.append(Chunk(index, c, x.shape[0], side, payloads, flags=flags[c]))
+            coders.append(coders_c)
 
         def recode(c: int, k: int, rate_weight: float) -> Chunk:
-            _, payloads = self.model.encode_chunk(x[:, c], k, rate_weight)
-            return replace(chunks[c], layers=tuple(payloads))
+            below = chunks[c].layers[: k - 1]
+            return replace(chunks[c], layers=(*below, coders[c][k - 1](rate_weight)))
 
         return chunks, sorted(range(x.shape[1]), key=lambda c: -levels[c]), recode
 

@@ -25,11 +25,14 @@ bounded memory and the decoder needs nothing beyond each chunk record (SPEC §3.
    first, each kept only while the chunk fits; a channel whose next layer does not fit stops
    there (layers are prefixes). If even the side information does not fit, the
    quietest channels become silent.
-3. **Coarser, not none.** A channel the budget stopped then gets its next layer coded coarser
-   (encoder-side rate-distortion quantisation, ``nwcodec/nn/quantizer.py``: the decoder is the
-   same) in what the chunk has left, loudest channel first, at the gentlest of
-   :data:`RATE_WEIGHTS` that fits. On a one-layer tier this is the difference between a
-   dense chunk decoding as music and as envelope-shaped noise.
+3. **Coarser before fewer.** A chunk that does not fit with every layer is first coded with
+   every channel's top layer coarser (encoder-side rate-distortion quantisation,
+   ``nwcodec/nn/quantizer.py``: the decoder is the same), all at one rate weight (the same
+   trade of distortion for bytes in every channel), the gentlest of :data:`RATE_WEIGHTS` that
+   fits. Only where even the heaviest does not fit does rule 2 drop layers; a channel it
+   stopped then still gets its next layer at the gentlest weight that fits what is left,
+   loudest channel first. On a one-layer tier this is the difference between a dense chunk
+   decoding as music and as envelope-shaped noise.
 
 Why a reserve of 8 %: speech-12kbps codes dev speech at ~12.7 kbit/s with all its layers, so
 a tight budget trims many chunks to one layer. Simulated on the first 60 dev files, a reserve
@@ -129,6 +132,22 @@ class LeakyBucket:
         if not self.kbps:
             return chunks
         self.level = min(self.level + chunks[0].num_samples * self.per_sample, self.capacity)
+        out = chunks if _size(chunks) <= self.level else None
+        if out is None and recode:
+            out = self._gentlest(lambda w: [recode(ch, len(c.layers), w) if c.layers else c
+                                            for ch, c in enumerate(chunks)])
+        if out is None:
+            out = self._fewer_layers(chunks, priority)
+            for ch in priority if recode else ():
+                k = len(out[ch].layers) + 1
+                if out[ch].side_info and k <= len(chunks[ch].layers):
+                    out = self._gentlest(partial(_with, out, ch, partial(recode, ch, k))) or out
+        self.level -= _size(out)
+        return out
+
+    def _fewer_layers(self, chunks: list[Chunk], priority: list[int]) -> list[Chunk]:
+        """Rule 2 within the chunk: side information first, then layer by layer, loudest
+        channel first, while the chunk fits."""
         out = [c.stripped(0) for c in chunks]
         for ch in reversed(priority):  # the quietest go silent first
             if _size(out) <= self.level:
@@ -146,30 +165,31 @@ class LeakyBucket:
                     out = trial
                 else:
                     open_.remove(ch)
-        for ch in priority if recode else ():
-            k = len(out[ch].layers) + 1
-            if out[ch].side_info and k <= len(chunks[ch].layers):
-                out[ch] = self._coarser(out, ch, partial(recode, ch, k))
-        self.level -= _size(out)
         return out
 
-    def _coarser(self, out: list[Chunk], ch: int, coded: Callable[[float], Chunk]) -> Chunk:
-        """Channel ``ch``'s chunk coded at the gentlest rate weight whose record fits what is
-        left, else as it is in ``out``. Sizes fall as the weight grows, so: the heaviest
-        first (does any fit?), then a bisection."""
-        room = self.level - _size(out) + out[ch].record_size()
+    def _gentlest(self, coded: Callable[[float], list[Chunk]]) -> list[Chunk] | None:
+        """``coded`` at the gentlest rate weight at which the chunk fits, or None. Sizes fall
+        as the weight grows, so: the heaviest first (does any fit?), then a bisection."""
         lo, hi = 0, len(RATE_WEIGHTS) - 1
         best = coded(RATE_WEIGHTS[hi])
-        if best.record_size() > room:
-            return out[ch]
+        if _size(best) > self.level:
+            return None
         while lo < hi:  # the weight at hi fits, every one below lo overflows
             mid = (lo + hi) // 2
             trial = coded(RATE_WEIGHTS[mid])
-            if trial.record_size() <= room:
+            if _size(trial) <= self.level:
                 best, hi = trial, mid
             else:
                 lo = mid + 1
         return best
+
+
+def _with(chunks: list[Chunk], ch: int, coded: Callable[[float], Chunk], rate_weight: float
+          ) -> list[Chunk]:
+    """``chunks`` with channel ``ch``'s chunk ``coded(rate_weight)``."""
+    out = chunks.copy()
+    out[ch] = coded(rate_weight)
+    return out
 
 
 def _size(chunks: list[Chunk]) -> int:

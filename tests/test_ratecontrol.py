@@ -247,30 +247,48 @@ def test_leaky_bucket_bounds_the_file(sizes, nominal, last, coarser):
     assert spent <= max(nominal * 125 * total / SR * (1 + RESERVE), floor + 10) + 1e-6
 
 
-def test_a_layer_the_budget_cannot_hold_is_coded_coarser_at_the_gentlest_weight_that_fits():
-    chunk = 32000
-    bucket = LeakyBucket(16.0, SR, chunk, 10 * chunk, 0)  # 4,000 bytes a chunk, 3,200 reserve
-    loud = Chunk(0, 0, chunk, b"s" * 100, (b"a" * 7500, b"b" * 2000))
-    quiet = Chunk(0, 1, chunk, b"s" * 100, (b"c" * 2000,))
+def _bucket() -> LeakyBucket:
+    """A fresh bucket whose first 2-s chunk may spend 7,200 bytes (4,000 + the reserve)."""
+    return LeakyBucket(16.0, SR, 32000, 320000, 0)
+
+
+def _gentlest_fitting(size_at, room: int) -> float:
+    """The first of RATE_WEIGHTS at which ``size_at(w)`` fits ``room``, checked to exist."""
+    fitting = [w for w in RATE_WEIGHTS if size_at(w) <= room]
+    assert fitting and fitting[0] > RATE_WEIGHTS[0]  # the test needs a weight that overflows
+    return fitting[0]
+
+
+def test_a_chunk_over_budget_keeps_every_layer_coarser_at_one_weight():
+    loud = Chunk(0, 0, 32000, b"s" * 100, (b"a" * 5000,))
+    quiet = Chunk(0, 1, 32000, b"s" * 100, (b"c" * 3000,))
     calls: list[tuple[int, int, float]] = []
+    bucket = _bucket()
+    room = bucket.level + bucket.per_sample * 32000
     kept = bucket.allocate([loud, quiet], [0, 1], _shrinking([loud, quiet], calls))
-    # the loud channel's layer did not fit, the quiet one's did: then the loud one's layer
-    # came back coarser in what was left, not dropped
-    assert kept[1] == quiet
-    assert len(kept[0].layers) == 1 and len(kept[0].layers[0]) < 7500
-    assert {(ch, k) for ch, k, _ in calls} == {(0, 1)}
-    fitting = sorted(w for _, _, w in calls if int(7500 / (1 + 10 * w)) == len(kept[0].layers[0]))
-    gentler = [w for w in RATE_WEIGHTS if w < fitting[0]]
-    room = kept[0].record_size() + bucket.level  # what the loud channel's record could take
-    assert gentler and replace(loud, layers=(b"a" * int(7500 / (1 + 10 * gentler[-1])),)
-                               ).record_size() > room
+    # both channels keep their layer, both shrunk at the same weight: the gentlest that fits
+    w = _gentlest_fitting(lambda w: sum(_shrinking([loud, quiet])(ch, 1, w).record_size()
+                                        for ch in (0, 1)), room)
+    assert kept == [_shrinking([loud, quiet])(ch, 1, w) for ch in (0, 1)]
+    assert {(ch, k) for ch, k, _ in calls} == {(0, 1), (1, 1)}
     assert bucket.level >= 0
 
 
+def test_where_no_weight_fits_a_layer_is_dropped_and_the_one_below_coded_coarser():
+    full = Chunk(0, 0, 32000, b"s" * 100, (b"a" * 3000, b"b" * 6000, b"c" * 3000))
+    bucket = _bucket()
+    room = bucket.level + bucket.per_sample * 32000
+    (kept,) = bucket.allocate([full], [0], _shrinking([full]))
+    # even the heaviest weight on the top layer overflows; two layers do not fit as coded
+    # either: the second comes at the gentlest weight that fits
+    w = _gentlest_fitting(lambda w: _shrinking([full])(0, 2, w).record_size(), room)
+    assert kept == _shrinking([full])(0, 2, w)
+    assert len(kept.layers) == 2 and kept.layers[0] == full.layers[0]
+
+
 def test_a_layer_that_fits_at_no_weight_is_left_out():
-    bucket = LeakyBucket(16.0, SR, 32000, 320000, 0)
     huge = Chunk(0, 0, 32000, b"s" * 100, (b"a" * 40000,))
-    (kept,) = bucket.allocate([huge], [0], _shrinking([huge]))
+    (kept,) = _bucket().allocate([huge], [0], _shrinking([huge]))
     assert kept == huge.stripped(0)
 
 

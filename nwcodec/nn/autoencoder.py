@@ -40,7 +40,7 @@ from nwcodec.nn.blocks import (
 )
 from nwcodec.nn.harp import SkipCodec
 from nwcodec.nn.quantizer import Mode, SoftmaxQuantizer
-from nwcodec.nn.stage import Compressed, StageOutput, decode_symbols, encode_symbols
+from nwcodec.nn.stage import Coder, Compressed, StageOutput, decode_symbols, encode_symbols
 
 
 @dataclass(frozen=True)
@@ -205,16 +205,25 @@ class ResidualAutoencoder(nn.Module):
             penalty=main.penalty + sum(s.penalty for s in skips.values()),
         )
 
-    @torch.no_grad()
-    def compress(self, x: Tensor, rate_weight: float = 0.0) -> Compressed:
+    def compress(self, x: Tensor) -> Compressed:
         """One byte string per item of ``x`` (B, 1, T): every stream, main latent first, then
-        the skips deepest level first, range-coded by one coder. ``rate_weight`` > 0 codes
-        fewer bits at some distortion (:meth:`SoftmaxQuantizer.symbols`)."""
+        the skips deepest level first, range-coded by one coder."""
+        return self.compressor(x)(0.0)
+
+    @torch.no_grad()
+    def compressor(self, x: Tensor) -> Coder:
+        """:meth:`compress` as a function of the rate weight (``nn/stage.py``): the encoder
+        and the skips' analyses run once, here."""
         z, feats = self._analysis(self._pad(x))
-        skips = [self._skip(lv).symbols(h, rate_weight) for lv, h in feats.items()]
-        symbols = [self.quantizer.symbols(z, rate_weight), *skips]
-        return Compressed(encode_symbols(list(zip(self.quantizers, symbols, strict=True))),
-                          x.shape[-1])
+        latents = [z, *(self._skip(lv).encode(h) for lv, h in feats.items())]
+
+        def code(rate_weight: float) -> Compressed:
+            symbols = [q.symbols(v, rate_weight) for q, v in zip(self.quantizers, latents,
+                                                                  strict=True)]
+            return Compressed(encode_symbols(list(zip(self.quantizers, symbols, strict=True))),
+                              x.shape[-1])
+
+        return code
 
     @torch.no_grad()
     def decompress(self, strings: list[bytes], shape: int) -> Tensor:

@@ -40,6 +40,7 @@ from nwcodec.nn.stage import Stage
 FORMAT = "nwcodec-cascade-1"
 
 StageStep = Callable[[int, Stage, Tensor], Tensor | None]
+LayerCoder = Callable[[float], bytes]  # rate weight -> one layer's payload (layer_coders)
 
 
 class ModelFileError(NwcodecError):
@@ -193,23 +194,29 @@ class CascadeModel(nn.Module):
     # -- coding -----------------------------------------------------------------------------
 
     @torch.inference_mode()
-    def compress_residual(self, residual: Tensor, layers: int | None = None,
-                          rate_weight: float = 0.0) -> list[bytes]:
-        """Normalised residual (1, 1, T) -> one payload per stage, for the first ``layers``
-        stages (all by default: a tier that writes fewer never runs the stages above).
-        ``rate_weight`` > 0 codes the top one of them coarser, in fewer bytes
-        (:meth:`ResidualAutoencoder.compress`)."""
+    def layer_coders(self, residual: Tensor, layers: int | None = None) -> list[LayerCoder]:
+        """Normalised residual (1, 1, T) -> one payload per stage, as a function of the rate
+        weight (0: as trained; more: coarser and fewer bytes, ``nn/stage.py``), for the first
+        ``layers`` stages (all by default: a tier that writes fewer never runs the stages
+        above). Each stage codes what the ones below it leave at weight 0, and runs its
+        network once whatever weights are asked for later."""
         upto = self.num_layers if layers is None else layers
-        payloads: list[bytes] = []
+        coders: list[LayerCoder] = []
 
         def step(k: int, stage: Stage, x: Tensor) -> Tensor | None:
-            coded = stage.compress(x, rate_weight) if k + 1 == upto else stage.compress(x)
-            payloads.extend(coded.strings)
+            code = stage.compressor(x)
+            plain = code(0.0)
+            coders.append(lambda w: code(w).strings[0] if w else plain.strings[0])
             # the next stage codes what the decoder will lack
-            return stage.decompress(coded.strings, coded.shape) if k + 1 < upto else None
+            return stage.decompress(plain.strings, plain.shape) if k + 1 < upto else None
 
         self.closed_loop(residual, step, upto=upto)
-        return payloads
+        return coders
+
+    def compress_residual(self, residual: Tensor, layers: int | None = None) -> list[bytes]:
+        """Normalised residual (1, 1, T) -> one payload per stage, for the first ``layers``
+        stages (:meth:`layer_coders` at weight 0)."""
+        return [code(0.0) for code in self.layer_coders(residual, layers)]
 
     @torch.inference_mode()
     def decompress_residual(self, layers: list[bytes], length: int) -> Tensor:
@@ -218,14 +225,20 @@ class CascadeModel(nn.Module):
                                 lambda k, stage, _: stage.decompress([layers[k]], length),
                                 upto=len(layers))
 
-    def encode_chunk(self, x: np.ndarray, layers: int | None = None, rate_weight: float = 0.0
+    def encode_chunk(self, x: np.ndarray, layers: int | None = None
                      ) -> tuple[bytes, list[bytes]]:
         """One channel's chunk (n,) -> (side information, one payload per layer, for the
-        first ``layers`` layers; all by default; the top one coarser if ``rate_weight`` > 0:
-        :meth:`compress_residual`)."""
+        first ``layers`` layers; all by default)."""
+        side, coders = self.chunk_coders(x, layers)
+        return side, [code(0.0) for code in coders]
+
+    def chunk_coders(self, x: np.ndarray, layers: int | None = None
+                     ) -> tuple[bytes, list[LayerCoder]]:
+        """:meth:`encode_chunk` with each layer's payload a function of the rate weight
+        (:meth:`layer_coders`)."""
         side, an = self.lpc.compress(x)
         residual = torch.from_numpy(an.residual)[None, None]
-        return side.strings[0], self.compress_residual(residual, layers, rate_weight)
+        return side.strings[0], self.layer_coders(residual, layers)
 
     def encode_stationary(self, x: np.ndarray) -> bytes:
         """One channel's chunk (n,) -> side information of one frame standing for all of it

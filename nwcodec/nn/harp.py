@@ -19,7 +19,7 @@ from torch import Tensor, nn
 from nwcodec.entropy import FrequencyTable
 from nwcodec.nn.blocks import Conv, Downsample, PixelShuffleUp, Span, spans_of
 from nwcodec.nn.quantizer import Mode, SoftmaxQuantizer
-from nwcodec.nn.stage import Compressed, StageOutput, decode_symbols, encode_symbols
+from nwcodec.nn.stage import Coder, Compressed, StageOutput, decode_symbols, encode_symbols
 
 
 class SkipCodec(nn.Module):
@@ -54,10 +54,9 @@ class SkipCodec(nn.Module):
     def decode(self, z_hat: Tensor) -> Tensor:
         return self.synthesis(z_hat)
 
-    def symbols(self, h: Tensor, rate_weight: float = 0.0) -> Tensor:
-        """Hard symbols (B, skip_channels, L / stride) of ``h`` (``rate_weight``: see
-        :meth:`SoftmaxQuantizer.symbols`)."""
-        return self.quantizer.symbols(self.encode(h), rate_weight)
+    def symbols(self, h: Tensor) -> Tensor:
+        """Hard symbols (B, skip_channels, L / stride) of ``h``."""
+        return self.quantizer.symbols(self.encode(h))
 
     def reconstruct(self, symbols: Tensor) -> Tensor:
         """The skip path's output (B, channels, L) for hard ``symbols``."""
@@ -69,10 +68,15 @@ class SkipCodec(nn.Module):
         q = self.quantizer(self.encode(h), mode)
         return StageOutput(self.decode(q.z_hat), q.bits, q.penalty)
 
+    def compress(self, h: Tensor) -> Compressed:
+        return self.compressor(h)(0.0)
+
     @torch.no_grad()
-    def compress(self, h: Tensor, rate_weight: float = 0.0) -> Compressed:
-        return Compressed(encode_symbols([(self.quantizer, self.symbols(h, rate_weight))]),
-                          h.shape[-1])
+    def compressor(self, h: Tensor) -> Coder:
+        z = self.encode(h)
+        return lambda rate_weight: Compressed(
+            encode_symbols([(self.quantizer, self.quantizer.symbols(z, rate_weight))]),
+            h.shape[-1])
 
     @torch.no_grad()
     def decompress(self, strings: list[bytes], shape: int) -> Tensor:

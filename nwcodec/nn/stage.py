@@ -4,9 +4,12 @@ A *stage* turns a signal into bytes and back:
 
 - ``forward(x, mode)`` for training: a :class:`StageOutput` (reconstruction, estimated bits,
   hardness penalty);
-- ``compress(x, rate_weight)``: a :class:`Compressed`, one byte string per batch item plus
-  the shape :meth:`decompress` needs (``rate_weight`` > 0: fewer bytes at some distortion,
-  symbols chosen by rate as well as distance under the frozen tables; the decoder is the same);
+- ``compress(x)``: a :class:`Compressed`, one byte string per batch item plus the shape
+  :meth:`decompress` needs; ``compressor(x)`` is the same split at the quantiser: it runs the
+  network on ``x`` once and returns the rest as a :data:`Coder`, a function of the *rate
+  weight* (0: ``compress``; more: fewer bytes at some distortion, symbols picked by rate as
+  well as distance under the same tables, ``SoftmaxQuantizer.symbols``; the decoder is the
+  same), so the rate control can code a layer again, coarser, without the network;
 - ``decompress(strings, shape)``: the reconstruction, equal to ``forward(x, "hard").x_hat``;
 - ``update()``: freeze the stage's *own* integer entropy tables from its own symbol counts;
   ``tables`` / ``load_tables`` serialise them (in a fixed order) with the weights.
@@ -21,7 +24,7 @@ string decodes on its own.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -50,13 +53,18 @@ class Compressed:
     shape: int
 
 
+Coder = Callable[[float], Compressed]  # rate weight -> the coded batch (``compressor``)
+
+
 class Stage(Protocol):
     """What the cascade's closed loop needs of a stage (the autoencoder and the skip codec
     offer it as is; the LPC stage speaks the same verbs with its own types)."""
 
     def forward(self, x: Tensor, mode: Mode = "soft") -> StageOutput: ...
 
-    def compress(self, x: Tensor, rate_weight: float = 0.0) -> Compressed: ...
+    def compress(self, x: Tensor) -> Compressed: ...
+
+    def compressor(self, x: Tensor) -> Coder: ...
 
     def decompress(self, strings: list[bytes], shape: int) -> Tensor: ...
 

@@ -60,6 +60,26 @@ def test_autoencoder_round_trip_equals_hard_forward(skips):
     _items_decode_alone(model, x, whole)
 
 
+def test_autoencoder_compressor_codes_coarser_as_the_rate_weight_grows():
+    torch.manual_seed(0)
+    model = ResidualAutoencoder(SMALL).eval()
+    _randomise(model)
+    x = torch.from_numpy(_speech(8000, 4000))[None, None] * 4
+    model.calibrate(x)
+    model.update()
+    code = model.compressor(x)
+    assert code(0.0) == model.compress(x)
+    plain = model.decompress(code(0.0).strings, x.shape[-1])
+    sizes, errors = [], []
+    for w in (0.0, 0.001, 0.01):
+        coded = code(w)  # any symbols decode, with the same tables
+        y = model.decompress(coded.strings, coded.shape)
+        sizes.append(len(coded.strings[0]))
+        errors.append(float((y - plain).square().mean()))
+    assert sizes[0] > sizes[1] > sizes[2]
+    assert errors[0] == 0 < errors[1] < errors[2]
+
+
 def test_skip_codec_round_trip_equals_hard_forward():
     torch.manual_seed(0)
     skip = SkipCodec(12, skip_channels=3, stride=5, num_centroids=8).eval()
