@@ -150,14 +150,25 @@ MUSIC_SINGLE = {
 }
 
 
+# The LPC music tiers (MODEL_CARD_music_single.md, "The LPC ablation"): the one-layer model
+# behind the speech tiers' order-24 LPC front end, its LSFs inside the tier's rate.
+MUSIC_LPC = {
+    32: ("music-lpc-32-43fd06d4.pt",
+         "43fd06d404f9dc6117a7bb82dcb3e5502044cfc844423740654cca36bbf0fe09"),
+    64: ("music-lpc-64-c1a70197.pt",
+         "c1a7019755d93084b007ddac9f00b011befef913798ac128e3e196ea88cc274e"),
+}
+
+
 def _music_tier(tier_id: int, kbps: int, layers: int, quality: str,
                 weights: tuple[str, str], retired: str = "", version: str = "",
                 envelope: BandEnvelope | None = MUSIC_ENVELOPE,
-                card: str = "MODEL_CARD_music_single.md") -> Tier:
+                card: str = "MODEL_CARD_music_single.md", lpc: bool = False) -> Tier:
     """A 44.1 kHz music tier: ``kbps`` for a stereo file, half of it for a mono one, coded by
-    the first ``layers`` layers of ``weights`` and restoring ``envelope`` (if any). Retired
-    tiers (``retired``: by what, when) are named with their ``version`` suffix."""
-    what = ("gain-only front end + "
+    the first ``layers`` layers of ``weights`` (behind an order-24 LPC front end if ``lpc``,
+    else a gain-only one) and restoring ``envelope`` (if any). Retired tiers (``retired``: by
+    what, when) are named with their ``version`` suffix."""
+    what = (("order-24 LPC front end + " if lpc else "gain-only front end + ")
             + (f"up to {layers} residual autoencoder layers a channel (HARP skip each), as "
                "the rate allows" if layers > 1 else
                "one residual autoencoder layer a channel (HARP skip)")
@@ -302,13 +313,20 @@ TIERS: tuple[Tier, ...] = (
                 weights=MUSIC_LADDER, version="v2", envelope=MUSIC_ENVELOPE_FINE,
                 retired="2026-11-30 by the one-layer tiers", card="MODEL_CARD_music_ladder.md"),
     _music_tier(20, 32, 1, "val: ViSQOL 4.20 at 31.3 kbit/s stereo, 4.23 at 15.7 mono",
-                weights=MUSIC_SINGLE[32]),
+                weights=MUSIC_SINGLE[32], version="v3", retired="2026-12-01 by the LPC tiers"),
     _music_tier(21, 64, 1, "val: ViSQOL 4.37 at 64.4 kbit/s stereo, 4.35 at 31.7 mono",
-                weights=MUSIC_SINGLE[64], envelope=MUSIC_ENVELOPE_FINE),
+                weights=MUSIC_SINGLE[64], envelope=MUSIC_ENVELOPE_FINE, version="v3",
+                retired="2026-12-01 by the LPC tiers"),
     _music_tier(22, 96, 1, "val: ViSQOL 4.40 at 95.8 kbit/s stereo, 4.38 at 46.7 mono",
                 weights=MUSIC_SINGLE[96], envelope=MUSIC_ENVELOPE_FINE),
     _music_tier(23, 128, 1, "val: ViSQOL 4.42 at 125.7 kbit/s stereo, 4.41 at 62.5 mono",
                 weights=MUSIC_SINGLE[128], envelope=MUSIC_ENVELOPE_FINE),
+    _music_tier(24, 32, 1, "val: ViSQOL 4.44 at 32.9 kbit/s stereo, 4.41 at 16.5 mono",
+                weights=MUSIC_LPC[32],
+                envelope=MUSIC_ENVELOPE_FINE, lpc=True),
+    _music_tier(25, 64, 1, "val: ViSQOL 4.48 at 63.9 kbit/s stereo, 4.45 at 32.0 mono",
+                weights=MUSIC_LPC[64],
+                envelope=MUSIC_ENVELOPE_FINE, lpc=True),
 )
 
 

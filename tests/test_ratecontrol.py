@@ -287,7 +287,7 @@ def test_where_no_weight_fits_a_layer_is_dropped_and_the_one_below_coded_coarser
 
 
 def test_a_layer_that_fits_at_no_weight_is_left_out():
-    huge = Chunk(0, 0, 32000, b"s" * 100, (b"a" * 40000,))
+    huge = Chunk(0, 0, 32000, b"s" * 100, (b"a" * 100000,))
     (kept,) = _bucket().allocate([huge], [0], _shrinking([huge]))
     assert kept == huge.stripped(0)
 
