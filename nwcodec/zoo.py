@@ -157,6 +157,8 @@ MUSIC_LPC = {
          "43fd06d404f9dc6117a7bb82dcb3e5502044cfc844423740654cca36bbf0fe09"),
     64: ("music-lpc-64-c1a70197.pt",
          "c1a7019755d93084b007ddac9f00b011befef913798ac128e3e196ea88cc274e"),
+    96: ("music-lpc-96-b720ad89.pt",
+         "b720ad89987cac3c72308a811486f2d02d90745fd9a66b22eab4b66fb972dc71"),
 }
 
 
@@ -318,7 +320,8 @@ TIERS: tuple[Tier, ...] = (
                 weights=MUSIC_SINGLE[64], envelope=MUSIC_ENVELOPE_FINE, version="v3",
                 retired="2026-12-01 by the LPC tiers"),
     _music_tier(22, 96, 1, "val: ViSQOL 4.40 at 95.8 kbit/s stereo, 4.38 at 46.7 mono",
-                weights=MUSIC_SINGLE[96], envelope=MUSIC_ENVELOPE_FINE),
+                weights=MUSIC_SINGLE[96], envelope=MUSIC_ENVELOPE_FINE, version="v3",
+                retired="2026-12-01 by the LPC tiers"),
     _music_tier(23, 128, 1, "val: ViSQOL 4.42 at 125.7 kbit/s stereo, 4.41 at 62.5 mono",
                 weights=MUSIC_SINGLE[128], envelope=MUSIC_ENVELOPE_FINE),
     _music_tier(24, 32, 1, "val: ViSQOL 4.44 at 32.9 kbit/s stereo, 4.41 at 16.5 mono",
@@ -326,6 +329,9 @@ TIERS: tuple[Tier, ...] = (
                 envelope=MUSIC_ENVELOPE_FINE, lpc=True),
     _music_tier(25, 64, 1, "val: ViSQOL 4.48 at 63.9 kbit/s stereo, 4.45 at 32.0 mono",
                 weights=MUSIC_LPC[64],
+                envelope=MUSIC_ENVELOPE_FINE, lpc=True),
+    _music_tier(26, 96, 1, "val: ViSQOL 4.48 at 93.6 kbit/s stereo, 4.46 at 47.0 mono",
+                weights=MUSIC_LPC[96],
                 envelope=MUSIC_ENVELOPE_FINE, lpc=True),
 )
 
