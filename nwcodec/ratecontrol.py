@@ -34,7 +34,7 @@ bounded memory and the decoder needs nothing beyond each chunk record (SPEC §3.
    loudest channel first. On a one-layer tier this is the difference between a dense chunk
    decoding as music and as envelope-shaped noise: over the 18 whole validation tracks (45
    min, stereo), rule 2 alone left 81, 32 and 8 of 2,649 active chunk records of
-   `music-64kbps`, `-96kbps` and `-128kbps` (one-layer models, gain-only) without their
+   the gain-only one-layer models at 64, 96 and 128 kbit/s (tiers 21–23) without their
    layer; with rule 3, none (`python -m eval.music_rates`).
 
 Why a reserve of 8 %: speech-12kbps codes dev speech at ~12.7 kbit/s with all its layers, so
