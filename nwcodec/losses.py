@@ -1,4 +1,5 @@
-"""Differentiable training losses: time-domain, multi-resolution STFT/mel, PAM-1 terms.
+"""Differentiable training losses: time-domain, multi-resolution STFT/mel, PAM-1 terms, and a
+PESQ-like disturbance (:mod:`nwcodec.dsp.pesq_like`).
 
 SPL convention (one for threshold and loss, from :mod:`nwcodec.dsp.pam1`): signals have full
 scale 1.0; 512-sample frames (:func:`nwcodec.dsp.framing.frame_signal`, hop ``hop``) are
@@ -27,7 +28,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from nwcodec.dsp import lpc, pam1
+from nwcodec.dsp import lpc, pam1, pesq_like
 from nwcodec.dsp.framing import frame_signal
 from nwcodec.dsp.mel import mel_filterbank
 
@@ -164,11 +165,13 @@ class LossWeights:
     nmr: float = 5.0
     # :func:`perceptual_time_loss`; needs the batch's LPC (``a_sub``), off by default.
     weighted: float = 0.0
+    # :func:`nwcodec.dsp.pesq_like.disturbance` (16 kHz only), off by default.
+    pesq: float = 0.0
 
 
 class CodecLoss(nn.Module):
     """Weighted sum of :func:`time_loss`, :class:`MultiResolutionSTFTLoss`,
-    :func:`priority_weighted_loss` and :func:`noise_to_mask_loss`.
+    :func:`priority_weighted_loss`, :func:`noise_to_mask_loss` and the PESQ-like disturbance.
 
     ``forward(x_hat, x, mask_db=None, a_sub=None)`` returns ``(total, terms)``; the PAM-1 mask
     is computed from ``x`` (no gradient) unless given, e.g. precomputed by the data loader;
@@ -187,6 +190,8 @@ class CodecLoss(nn.Module):
         super().__init__()
         self.sr, self.hop, self.time_kind, self.smooth_nmr = sr, hop, time_kind, smooth_nmr
         self.weights = weights or LossWeights()
+        if self.weights.pesq and sr != pesq_like.SAMPLE_RATE:
+            raise ValueError(f"the PESQ-like term works at {pesq_like.SAMPLE_RATE} Hz, not {sr}")
         self.stft = stft or MultiResolutionSTFTLoss(sr)
 
     def mask(self, x: torch.Tensor) -> torch.Tensor | None:
@@ -207,6 +212,9 @@ class CodecLoss(nn.Module):
             terms["weighted"] = perceptual_time_loss(x_hat, x, a_sub, kind=self.time_kind)
         if w.mel:
             terms["mel"] = self.stft(x_hat, x)
+        if w.pesq:
+            terms["pesq"] = pesq_like.disturbance(x_hat.reshape(-1, x_hat.shape[-1]),
+                                                  x.reshape(-1, x.shape[-1])).mean()
         if w.priority or w.nmr:
             if mask_db is None:
                 mask_db = self.mask(x)
@@ -215,6 +223,6 @@ class CodecLoss(nn.Module):
             if w.nmr:
                 terms["nmr"] = noise_to_mask_loss(x_hat, x, mask_db, self.hop, self.smooth_nmr)
         scale = {"time": w.time, "mel": w.mel, "priority": w.priority, "nmr": w.nmr,
-                 "weighted": w.weighted}
+                 "weighted": w.weighted, "pesq": w.pesq}
         total = sum(scale[k] * v for k, v in terms.items())
         return total, terms
