@@ -21,6 +21,7 @@ import csv
 import dataclasses
 import io
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 
 import soundfile as sf
@@ -32,6 +33,7 @@ from nwcodec.dsp.postfilter import BassPostfilter
 from nwcodec.metrics import pesq_wb, visqol_speech
 from nwcodec.nn.cmrl import CascadeModel
 from nwcodec.nn.postfilter import LearnedPostfilter
+from nwcodec.zoo import Tier
 
 FIELDS = ["file", "layers", "bytes", "seconds", "pesq", "visqol"]
 
@@ -67,7 +69,8 @@ def summary(paths: list[Path]) -> str:
     return "\n".join(lines)
 
 
-def _postfilter(choice: str, tier):
+def postfilter_choice(choice: str, tier: Tier) -> Callable | None:
+    """The decoder postfilter a ``--postfilter`` choice names, for ``tier``."""
     if choice == "tier":
         return tier.postfilter
     if choice == "none":
@@ -99,7 +102,7 @@ def main() -> None:
     model = CascadeModel.from_file(a.weights)
     base = Codec.load(a.tier)
     codec = Codec(model, dataclasses.replace(base.tier, layers=model.num_layers,
-                                             postfilter=_postfilter(a.postfilter, base.tier)))
+                                             postfilter=postfilter_choice(a.postfilter, base.tier)))
     i, n = (int(v) for v in a.part.split("/"))
     files = read_manifest(a.tsv)[: a.n][i - 1 :: n]
     with a.out.open("w", newline="") as f:
