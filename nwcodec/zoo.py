@@ -159,6 +159,8 @@ MUSIC_LPC = {
          "c1a7019755d93084b007ddac9f00b011befef913798ac128e3e196ea88cc274e"),
     96: ("music-lpc-96-b720ad89.pt",
          "b720ad89987cac3c72308a811486f2d02d90745fd9a66b22eab4b66fb972dc71"),
+    128: ("music-lpc-128-dd7414c6.pt",
+          "dd7414c6c929e3edd7e8978d19802c0f7447c1af1bab96ea87012437a2f8dbfa"),
 }
 
 
@@ -323,7 +325,8 @@ TIERS: tuple[Tier, ...] = (
                 weights=MUSIC_SINGLE[96], envelope=MUSIC_ENVELOPE_FINE, version="v3",
                 retired="2026-12-01 by the LPC tiers"),
     _music_tier(23, 128, 1, "val: ViSQOL 4.42 at 125.7 kbit/s stereo, 4.41 at 62.5 mono",
-                weights=MUSIC_SINGLE[128], envelope=MUSIC_ENVELOPE_FINE),
+                weights=MUSIC_SINGLE[128], envelope=MUSIC_ENVELOPE_FINE, version="v3",
+                retired="2026-12-01 by the LPC tiers"),
     _music_tier(24, 32, 1, "val: ViSQOL 4.44 at 32.9 kbit/s stereo, 4.41 at 16.5 mono",
                 weights=MUSIC_LPC[32],
                 envelope=MUSIC_ENVELOPE_FINE, lpc=True),
@@ -332,6 +335,8 @@ TIERS: tuple[Tier, ...] = (
                 envelope=MUSIC_ENVELOPE_FINE, lpc=True),
     _music_tier(26, 96, 1, "val: ViSQOL 4.48 at 93.6 kbit/s stereo, 4.46 at 47.0 mono",
                 weights=MUSIC_LPC[96],
+                envelope=MUSIC_ENVELOPE_FINE, lpc=True),
+    _music_tier(27, 128, 1, "val: ViSQOL 4.49 at 127.0 kbit/s stereo, 4.47 at 63.6 mono", weights=MUSIC_LPC[128],
                 envelope=MUSIC_ENVELOPE_FINE, lpc=True),
 )
 

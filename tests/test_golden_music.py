@@ -14,7 +14,8 @@ TOLERANCE = 1e-4
 EVERY = 16  # the reference keeps every 16th decoded sample (a real change moves them all)
 RETIRED = ["music-32kbps-v1", "music-64kbps-v1",  # their files must still decode
            "music-32kbps-v2", "music-64kbps-v2", "music-96kbps-v2", "music-128kbps-v2",
-           "music-32kbps-v3", "music-64kbps-v3", "music-96kbps-v3"]
+           "music-32kbps-v3", "music-64kbps-v3", "music-96kbps-v3",
+           "music-128kbps-v3"]
 TIERS = [*RETIRED, "music-32kbps", "music-64kbps", "music-96kbps", "music-128kbps"]
 SR = 44100
 
