@@ -124,8 +124,8 @@ LADDER_V2 = ("speech-ladder-125d9328.pt",
 # The learned decoder postfilter of the active speech tiers (MODEL_CARD_postfilter_speech.md).
 # Retired tiers keep the bass postfilter their model cards were measured with.
 POSTFILTER_SPEECH = ShippedPostfilter(
-    "postfilter-speech-883478a4.pt",
-    "883478a4735013e9c13906021529a670e37eb65713294ad065f05657f9413cd2")
+    "postfilter-speech-pesq-48d0861b.pt",
+    "48d0861bd39351387490e8ed0710d1617d7594e22cc465f29dc0a17beaa6d3aa")
 
 
 # The music ladder (MODEL_CARD_music_ladder.md): 44.1 kHz, a gain-only front end and residual
