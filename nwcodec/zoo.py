@@ -336,8 +336,8 @@ TIERS: tuple[Tier, ...] = (
     _music_tier(26, 96, 1, "val: ViSQOL 4.48 at 93.6 kbit/s stereo, 4.46 at 47.0 mono",
                 weights=MUSIC_LPC[96],
                 envelope=MUSIC_ENVELOPE_FINE, lpc=True),
-    _music_tier(27, 128, 1, "val: ViSQOL 4.49 at 127.0 kbit/s stereo, 4.47 at 63.6 mono", weights=MUSIC_LPC[128],
-                envelope=MUSIC_ENVELOPE_FINE, lpc=True),
+    _music_tier(27, 128, 1, "val: ViSQOL 4.49 at 127.0 kbit/s stereo, 4.47 at 63.6 mono",
+                weights=MUSIC_LPC[128], envelope=MUSIC_ENVELOPE_FINE, lpc=True),
 )
 
 
