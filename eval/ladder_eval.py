@@ -105,6 +105,7 @@ def main() -> None:
                                              postfilter=postfilter_choice(a.postfilter, base.tier)))
     i, n = (int(v) for v in a.part.split("/"))
     files = read_manifest(a.tsv)[: a.n][i - 1 :: n]
+    a.out.parent.mkdir(parents=True, exist_ok=True)
     with a.out.open("w", newline="") as f:
         writer = csv.DictWriter(f, FIELDS, delimiter="\t")
         writer.writeheader()
