@@ -34,6 +34,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+__all__ = ["band_matrix", "band_powers", "bark", "disturbance", "loudness", "score"]
+
 SAMPLE_RATE = 16000  # PESQ-WB's
 N_FFT = 512
 HOP = 256
@@ -127,5 +129,3 @@ def score(x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """4.5 minus the disturbance: PESQ's raw scale (not its MOS-LQO mapping), for reports."""
     return 4.5 - disturbance(x_hat, x)
 
-
-__all__ = ["band_matrix", "band_powers", "bark", "disturbance", "loudness", "score"]
