@@ -38,15 +38,20 @@ from nwcodec.zoo import Tier
 FIELDS = ["file", "layers", "bytes", "seconds", "pesq", "visqol"]
 
 
+def prefix(data: bytes, layers: int) -> bytes:
+    """An .nwc stream stripped to its first ``layers`` layers (as ``nwc strip`` does)."""
+    out = io.BytesIO()
+    strip_layers(io.BytesIO(data), out, layers)
+    return out.getvalue()
+
+
 def score_file(codec: Codec, path: Path) -> list[dict]:
     """One row per prefix of ``codec``'s layers for the speech file ``path``."""
     x, sr = sf.read(path, dtype="float32")
     full = codec.encode(x, sr)
     rows = []
     for k in range(1, codec.tier.layers + 1):
-        out = io.BytesIO()
-        strip_layers(io.BytesIO(full), out, k)
-        data = out.getvalue()
+        data = prefix(full, k)
         y = codec.decode(data)[0].reshape(-1)
         rows.append({"file": path.name, "layers": k, "bytes": len(data),
                      "seconds": len(x) / sr, "pesq": float(pesq_wb(x, y, sr)),

@@ -13,18 +13,18 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import io
+from functools import cache
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 
-from nwcodec.bitstream import strip_layers
+from eval.ladder_eval import prefix
 from nwcodec.codec import Codec
 from nwcodec.corpus import read_manifest
 from nwcodec.dsp.postfilter import BassPostfilter
 from nwcodec.metrics import pesq_wb, visqol_speech
-from nwcodec.nn.postfilter import load_postfilter
+from nwcodec.nn.postfilter import LearnedPostfilter, load_postfilter
 from nwcodec.zoo import POSTFILTER_SPEECH, WEIGHTS_DIR, verified
 
 VARIANTS = ("off", "shipped", "oracle")
@@ -40,11 +40,17 @@ class _GivenPitch(BassPostfilter):
         return self.track
 
 
+@cache
+def _shipped_postfilter() -> LearnedPostfilter:
+    """The speech tiers' postfilter, its file checked once."""
+    return load_postfilter(verified(WEIGHTS_DIR / POSTFILTER_SPEECH.weights,
+                                    POSTFILTER_SPEECH.sha256, "postfilter"))
+
+
 def postfilter_variants(chunks: list[tuple[np.ndarray, float]], original: np.ndarray,
                         sr: int) -> dict[str, np.ndarray]:
     """The decoded chunks (raw, with their coded kbit/s) postfiltered each way, joined."""
-    model = load_postfilter(verified(WEIGHTS_DIR / POSTFILTER_SPEECH.weights,
-                                     POSTFILTER_SPEECH.sha256, "postfilter"))
+    model = _shipped_postfilter()
     estimated = model.comb
     out: dict[str, list[np.ndarray]] = {v: [] for v in VARIANTS}
     start = 0
@@ -86,10 +92,8 @@ def main() -> None:
         x, sr = sf.read(path, dtype="float32")
         full = codec.encode(x, sr)
         for k in layers:
-            stripped = io.BytesIO()
-            strip_layers(io.BytesIO(full), stripped, k)
             chunks.clear()
-            codec.decode(stripped.getvalue())
+            codec.decode(prefix(full, k))
             for v, y in postfilter_variants(chunks, x.astype(np.float64), sr).items():
                 y = y[: len(x)].astype(np.float32)
                 scores[(k, v)].append((float(pesq_wb(x, y, sr)), float(visqol_speech(x, y, sr))))

@@ -118,8 +118,7 @@ def disturbance(x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
 def _pool(frames: torch.Tensor, span: int = 20) -> torch.Tensor:
     """(B, F) frame disturbances -> (B,): L6 over windows of ``span`` frames that overlap by
     half, then L2 over the windows."""
-    if frames.shape[1] < span:
-        span = frames.shape[1]
+    span = min(span, frames.shape[1])
     windows = frames.unfold(1, span, max(span // 2, 1))  # (B, W, span)
     l6 = windows.pow(6).mean(-1).add(1e-24).pow(1 / 6)
     return l6.square().mean(-1).add(1e-24).sqrt()
