@@ -1,5 +1,6 @@
-"""Differentiable training losses: time-domain, multi-resolution STFT/mel, PAM-1 terms, and a
-PESQ-like disturbance (:mod:`nwcodec.dsp.pesq_like`).
+"""Differentiable training losses: time-domain, multi-resolution STFT/mel, PAM-1 terms, a
+PESQ-like disturbance (:mod:`nwcodec.dsp.pesq_like`) and a ViSQOL-like spectrogram similarity
+(:mod:`nwcodec.dsp.visqol_like`).
 
 SPL convention (one for threshold and loss, from :mod:`nwcodec.dsp.pam1`): signals have full
 scale 1.0; 512-sample frames (:func:`nwcodec.dsp.framing.frame_signal`, hop ``hop``) are
@@ -28,7 +29,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from nwcodec.dsp import lpc, pam1, pesq_like
+from nwcodec.dsp import lpc, pam1, pesq_like, visqol_like
 from nwcodec.dsp.framing import frame_signal
 from nwcodec.dsp.mel import mel_filterbank
 
@@ -167,11 +168,14 @@ class LossWeights:
     weighted: float = 0.0
     # :func:`nwcodec.dsp.pesq_like.disturbance` (16 kHz only), off by default.
     pesq: float = 0.0
+    # :func:`nwcodec.dsp.visqol_like.loss` (16 kHz only), off by default.
+    visqol: float = 0.0
 
 
 class CodecLoss(nn.Module):
     """Weighted sum of :func:`time_loss`, :class:`MultiResolutionSTFTLoss`,
-    :func:`priority_weighted_loss`, :func:`noise_to_mask_loss` and the PESQ-like disturbance.
+    :func:`priority_weighted_loss`, :func:`noise_to_mask_loss`, the PESQ-like disturbance and the
+    ViSQOL-like dissimilarity.
 
     ``forward(x_hat, x, mask_db=None, a_sub=None)`` returns ``(total, terms)``; the PAM-1 mask
     is computed from ``x`` (no gradient) unless given, e.g. precomputed by the data loader;
@@ -190,8 +194,9 @@ class CodecLoss(nn.Module):
         super().__init__()
         self.sr, self.hop, self.time_kind, self.smooth_nmr = sr, hop, time_kind, smooth_nmr
         self.weights = weights or LossWeights()
-        if self.weights.pesq and sr != pesq_like.SAMPLE_RATE:
-            raise ValueError(f"the PESQ-like term works at {pesq_like.SAMPLE_RATE} Hz, not {sr}")
+        for name, rate in (("pesq", pesq_like.SAMPLE_RATE), ("visqol", visqol_like.SAMPLE_RATE)):
+            if getattr(self.weights, name) and sr != rate:
+                raise ValueError(f"the {name}-like term works at {rate} Hz, not {sr}")
         self.stft = stft or MultiResolutionSTFTLoss(sr)
 
     def mask(self, x: torch.Tensor) -> torch.Tensor | None:
@@ -215,6 +220,8 @@ class CodecLoss(nn.Module):
         if w.pesq:
             terms["pesq"] = pesq_like.disturbance(x_hat.reshape(-1, x_hat.shape[-1]),
                                                   x.reshape(-1, x.shape[-1])).mean()
+        if w.visqol:
+            terms["visqol"] = visqol_like.loss(x_hat, x)
         if w.priority or w.nmr:
             if mask_db is None:
                 mask_db = self.mask(x)
@@ -223,6 +230,6 @@ class CodecLoss(nn.Module):
             if w.nmr:
                 terms["nmr"] = noise_to_mask_loss(x_hat, x, mask_db, self.hop, self.smooth_nmr)
         scale = {"time": w.time, "mel": w.mel, "priority": w.priority, "nmr": w.nmr,
-                 "weighted": w.weighted, "pesq": w.pesq}
+                 "weighted": w.weighted, "pesq": w.pesq, "visqol": w.visqol}
         total = sum(scale[k] * v for k, v in terms.items())
         return total, terms

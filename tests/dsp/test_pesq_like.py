@@ -12,24 +12,8 @@ from nwcodec.metrics import pesq_wb
 SR = 16000
 
 
-def _vowels(seconds: float = 2.0, seed: int = 0) -> np.ndarray:
-    """Harmonic 'syllables' (150 Hz, decaying harmonics, 250 ms on / 150 ms off) with a faint
-    noise floor: voiced frames and pauses, as in speech."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(int(seconds * SR)) / SR
-    voiced = sum(np.sin(2 * np.pi * 150 * k * t + k) / k for k in range(1, 40))
-    gate = ((t % 0.4) < 0.25).astype(float)
-    gate = np.convolve(gate, np.hanning(161) / np.hanning(161).sum(), "same")
-    return (0.1 * voiced * gate + rng.normal(0, 1e-4, t.size)).astype(np.float32)
-
-
 def _d(y: np.ndarray, x: np.ndarray) -> float:
     return float(pesq_like.disturbance(torch.from_numpy(y)[None], torch.from_numpy(x)[None])[0])
-
-
-@pytest.fixture(scope="module")
-def speech_like() -> np.ndarray:
-    return _vowels()
 
 
 def test_bands_cover_100_hz_to_8_khz_once():
