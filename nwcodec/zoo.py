@@ -124,8 +124,8 @@ LADDER_V2 = ("speech-ladder-125d9328.pt",
 # The learned decoder postfilter of the active speech tiers (MODEL_CARD_postfilter_speech.md).
 # Retired tiers keep the bass postfilter their model cards were measured with.
 POSTFILTER_SPEECH = ShippedPostfilter(
-    "postfilter-speech-pesq-48d0861b.pt",
-    "48d0861bd39351387490e8ed0710d1617d7594e22cc465f29dc0a17beaa6d3aa")
+    "postfilter-speech-visqol-3c2173e4.pt",
+    "3c2173e43bc17186abd9f982383119224e0b1a7d1f684853a9f7a68cdf0a9b6c")
 
 
 # The music ladder (MODEL_CARD_music_ladder.md): 44.1 kHz, a gain-only front end and residual
