@@ -275,11 +275,11 @@ TIERS: tuple[Tier, ...] = (
     *(
         _ladder_tier(*row)
         for row in (
-            (8, 8, 1, "dev: PESQ-WB 2.68, ViSQOL 2.75 at 7.62 kbit/s"),
-            (9, 12, 2, "dev: PESQ-WB 3.30, ViSQOL 3.40 at 12.6 kbit/s"),
-            (10, 16, 3, "dev: PESQ-WB 3.67, ViSQOL 3.83 at 15.8 kbit/s"),
-            (11, 24, 4, "dev: PESQ-WB 3.92, ViSQOL 4.10 at 23.7 kbit/s"),
-            (12, 32, 5, "dev: PESQ-WB 4.08, ViSQOL 4.18 at 31.6 kbit/s"),
+            (8, 8, 1, "dev: PESQ-WB 2.85, ViSQOL 2.77 at 7.62 kbit/s"),
+            (9, 12, 2, "dev: PESQ-WB 3.46, ViSQOL 3.54 at 12.6 kbit/s"),
+            (10, 16, 3, "dev: PESQ-WB 3.79, ViSQOL 3.85 at 15.8 kbit/s"),
+            (11, 24, 4, "dev: PESQ-WB 3.99, ViSQOL 4.11 at 23.7 kbit/s"),
+            (12, 32, 5, "dev: PESQ-WB 4.11, ViSQOL 4.17 at 31.6 kbit/s"),
         )
     ),
     _speech16k(
@@ -291,7 +291,7 @@ TIERS: tuple[Tier, ...] = (
         sha256="22e0e073ea51cb0dbb407f23438b8c84c732ef91cdd7780fdd5348ea5988d49d",
         description="speech, 16 kHz: LPC + one residual autoencoder with a HARP skip, its own "
         "model (not a ladder prefix: a refinement layer on it would cost more than a new base)",
-        quality="dev: PESQ-WB 2.55, ViSQOL 2.64 at 5.93 kbit/s (learned postfilter; "
+        quality="dev: PESQ-WB 2.70, ViSQOL 2.68 at 5.93 kbit/s (learned postfilter; "
         "MODEL_CARD_speech_6kbps.md)",
         postfilter=POSTFILTER_SPEECH,
     ),
