@@ -96,3 +96,18 @@ def test_codec_loss_weighted_term_needs_lpc(signal):
     a_sub = torch.tensor([1.0, -0.9]).expand(2, 40, 2)
     total, terms = loss(signal * 0.9, signal, a_sub=a_sub)
     assert terms["weighted"].item() > 0 and torch.isfinite(total)
+
+
+@pytest.mark.parametrize(("name", "upper"), [("pesq", float("inf")), ("visqol", 1.0)])
+def test_metric_proxy_terms_are_off_by_default_and_16_khz_only(name, upper):
+    """The PESQ-like and ViSQOL-like terms (nwcodec.dsp.pesq_like / visqol_like)."""
+    from tests.dsp.conftest import vowels
+
+    x = torch.from_numpy(vowels())[None, None]
+    y = x + 1e-3 * torch.randn_like(x)
+    _, terms = losses.CodecLoss(16000)(y, x)
+    assert name not in terms
+    _, terms = losses.CodecLoss(16000, losses.LossWeights(**{name: 1.0}))(y, x)
+    assert 0 < terms[name] < upper
+    with pytest.raises(ValueError, match=f"{name}-like term works at 16000 Hz"):
+        losses.CodecLoss(44100, losses.LossWeights(**{name: 1.0}))

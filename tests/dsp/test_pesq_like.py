@@ -2,10 +2,8 @@
 PESQ-WB itself on a ladder of distortions."""
 
 import numpy as np
-import pytest
 import torch
 
-from nwcodec import losses
 from nwcodec.dsp import pesq_like
 from nwcodec.metrics import pesq_wb
 
@@ -77,13 +75,3 @@ def test_ranks_distortions_as_pesq_wb_does(speech_like):
              for v in variants]
     assert np.argsort(pesq).tolist() == np.argsort(proxy).tolist(), (pesq, proxy)
 
-
-def test_codec_loss_term_is_off_by_default_and_16_khz_only(speech_like):
-    x = torch.from_numpy(speech_like)[None, None]
-    y = x + 1e-3 * torch.randn_like(x)
-    _, terms = losses.CodecLoss(SR)(y, x)
-    assert "pesq" not in terms
-    total, terms = losses.CodecLoss(SR, losses.LossWeights(pesq=1.0))(y, x)
-    assert terms["pesq"] > 0
-    with pytest.raises(ValueError, match="16000 Hz"):
-        losses.CodecLoss(44100, losses.LossWeights(pesq=1.0))

@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 import torch
 
-from nwcodec import losses
 from nwcodec.dsp import visqol_like
 from nwcodec.metrics import visqol_speech
 
@@ -56,13 +55,3 @@ def test_ranks_noise_as_visqol_does(speech_like):
     proxy = [_s(v, speech_like) for v in variants]
     assert np.argsort(visqol).tolist() == np.argsort(proxy).tolist(), (visqol, proxy)
 
-
-def test_codec_loss_term_is_off_by_default_and_16_khz_only(speech_like):
-    x = torch.from_numpy(speech_like)[None, None]
-    y = x + 1e-3 * torch.randn_like(x)
-    _, terms = losses.CodecLoss(SR)(y, x)
-    assert "visqol" not in terms
-    _, terms = losses.CodecLoss(SR, losses.LossWeights(visqol=1.0))(y, x)
-    assert 0 < terms["visqol"] < 1
-    with pytest.raises(ValueError, match="visqol-like term works at 16000 Hz"):
-        losses.CodecLoss(44100, losses.LossWeights(visqol=1.0))
