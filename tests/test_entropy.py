@@ -8,9 +8,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nwcodec.entropy import (
+    ContextTable,
     EntropyError,
     FrequencyTable,
+    decode_context_streams,
     decode_streams,
+    encode_context_streams,
     encode_streams,
     tables_digest,
     tables_from_bytes,
@@ -50,6 +53,65 @@ def test_streams_round_trip(data):
     decoded = decode_streams(coded, [(len(s), t) for s, t in streams])
     for (s, _), d in zip(streams, decoded, strict=True):
         assert np.array_equal(s, d)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.data())
+def test_context_streams_round_trip(data):
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    groups = []
+    for _ in range(data.draw(st.integers(0, 3))):
+        k, g = data.draw(st.integers(2, 40)), data.draw(st.integers(1, 5))
+        tables = [ContextTable.from_counts(rng.integers(0, 30, (k + 1, k)) ** 2,
+                                           data.draw(st.integers(0, 16))) for _ in range(g)]
+        groups.append((rng.integers(0, k, (data.draw(st.integers(0, 60)), g)), tables))
+    coded = encode_context_streams(groups)
+    decoded = decode_context_streams(coded, [(len(s), t) for s, t in groups])
+    for (s, _), d in zip(groups, decoded, strict=True):
+        assert np.array_equal(s, d)
+
+
+def test_context_table_rows_follow_their_context_and_unseen_ones_the_marginal():
+    counts = np.array([[90, 10, 0], [0, 50, 50], [0, 0, 0], [5, 5, 0]])  # row 3: first symbols
+    table = ContextTable.from_counts(counts, prior=4)
+    assert table.num_symbols == 3 and len(table.rows) == 4
+    assert table.rows[0].freqs[0] > table.rows[1].freqs[0]
+    # context 2 was never seen: its row is the marginal's table
+    assert table.rows[2] == FrequencyTable.from_counts(counts.sum(axis=0))
+    assert np.allclose(table.probabilities.sum(axis=1), 1.0)
+    with pytest.raises(EntropyError, match="K\\+1"):
+        ContextTable.from_counts(np.ones((3, 3), np.int64), prior=1)
+    with pytest.raises(EntropyError, match="rows"):
+        ContextTable(table.rows[:3])
+
+
+def test_context_coding_reaches_the_conditional_entropy_of_a_markov_source():
+    rng = np.random.default_rng(2)
+    k, n = 16, 20_000
+    stay = 0.9  # a slowly varying stream: mostly the previous symbol, else any other
+    symbols = np.zeros(n, np.int64)
+    for t in range(1, n):
+        symbols[t] = symbols[t - 1] if rng.random() < stay else rng.integers(0, k)
+    previous = np.concatenate([[k], symbols[:-1]])
+    counts = np.zeros((k + 1, k), np.int64)
+    np.add.at(counts, (previous, symbols), 1)
+    table = ContextTable.from_counts(counts, prior=4)
+    context_bits = 8 * len(encode_context_streams([(symbols[:, None], [table])]))
+    marginal = FrequencyTable.from_counts(counts.sum(axis=0))
+    conditional = sum(table.rows[c].bits(symbols[previous == c]) for c in range(k + 1))
+    assert context_bits <= conditional * 1.01 + 64
+    assert context_bits < 0.4 * marginal.bits(symbols)
+
+
+def test_damaged_context_streams_are_refused():
+    table = ContextTable.from_counts(np.arange(20).reshape(5, 4), prior=2)
+    coded = encode_context_streams([(np.tile([0, 1, 2, 3], 50)[:, None], [table])])
+    with pytest.raises(EntropyError, match="runs out"):
+        decode_context_streams(coded[:-4], [(200, [table])])
+    with pytest.raises(EntropyError):
+        decode_context_streams(coded + b"\0\0\0\1", [(200, [table])])
+    with pytest.raises(EntropyError, match="out of range"):
+        encode_context_streams([(np.array([[4]]), [table])])
 
 
 def test_coded_size_close_to_cross_entropy():

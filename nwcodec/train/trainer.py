@@ -197,6 +197,20 @@ def _cosine(opt: torch.optim.Optimizer, steps: int, floor: float,
     return sched
 
 
+def _lpc_weights_config(model: CascadeModel) -> dict:
+    return {k: v for k, v in model.config_dict()["lpc"].items() if k != "side_context"}
+
+
+def training_files(recipe: Recipe) -> list[Path]:
+    """The files a recipe trains on (and its export counts symbols over)."""
+    files = read_manifest(recipe.train_tsv)
+    if recipe.train_files:
+        files = files[: recipe.train_files]
+    if recipe.train_seconds:
+        files = _subset(files, recipe.train_seconds, recipe.seed)
+    return files
+
+
 class Trainer:
     def __init__(self, recipe: Recipe, workdir: str | Path, world: World | None = None,
                  device: str | torch.device = "cpu") -> None:
@@ -217,11 +231,7 @@ class Trainer:
         self.loss = CodecLoss(lpc_cfg.sample_rate, LossWeights(**recipe.loss)).to(self.device)
         loaded = self._warm_start() if recipe.init else 0
         self.first_stage = 0 if recipe.init.get("fine_tune") else loaded
-        self.files = read_manifest(recipe.train_tsv)
-        if recipe.train_files:
-            self.files = self.files[: recipe.train_files]
-        if recipe.train_seconds:
-            self.files = _subset(self.files, recipe.train_seconds, recipe.seed)
+        self.files = training_files(recipe)
 
     def _warm_start(self) -> int:
         """Copy the LPC stage and the first ``init.stages`` stages from ``init.weights``."""
@@ -229,7 +239,8 @@ class Trainer:
         n = int(self.recipe.init["stages"])
         if n > min(src.num_layers, self.model.num_layers):
             raise ValueError(f"init: {n} stages asked, the weights file has {src.num_layers}")
-        if src.config_dict()["lpc"] != self.model.config_dict()["lpc"] or any(
+        # side_context only decides the tables the export freezes: weights carry over either way
+        if _lpc_weights_config(src) != _lpc_weights_config(self.model) or any(
             src.config_dict()["stages"][k] != self.model.config_dict()["stages"][k]
             for k in range(n)
         ):
@@ -271,8 +282,9 @@ class Trainer:
     def chunks(self) -> ChunkSet:
         path = self.dir / "chunks.npz"
         with self.world.main_first():
-            if path.exists():
-                return ChunkSet.load(path)
+            # A cache written before the side counts were transition counts is rebuilt.
+            if path.exists() and (data := ChunkSet.load(path)).side_counts[0].ndim == 2:
+                return data
             t0 = time.time()
             data = build_chunks(self.model.lpc, self.files, self.model.chunk_samples)
             data.save(path)

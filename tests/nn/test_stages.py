@@ -93,8 +93,9 @@ def test_skip_codec_round_trip_equals_hard_forward():
     _items_decode_alone(skip, h, whole)
 
 
-def test_lpc_stage_round_trip_equals_analysis_and_hard_forward():
-    stage = LpcStage(LpcConfig())
+@pytest.mark.parametrize("side_context", [False, True])
+def test_lpc_stage_round_trip_equals_analysis_and_hard_forward(side_context):
+    stage = LpcStage(LpcConfig(side_context=side_context))
     x = _speech(9000, 20000).astype(np.float64)  # not a whole number of frames
     stage.count(stage.analyze(x))
     stage.update()

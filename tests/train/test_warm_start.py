@@ -22,12 +22,15 @@ def test_new_stage_trains_on_top_of_frozen_exported_stages(tmp_path):
     raw = json.loads((base_dir / "recipe.json").read_text())
     raw["stages"].append({"config": TINY, "target_kbps": 2.0, "steps": 10})
     raw["init"] = {"weights": "base.pt", "stages": 1}
+    # the base codes its side information with one table per stream, the ladder in context
+    raw["lpc"] = {**raw.get("lpc", {}), "side_context": True}
     (base_dir / "ladder.json").write_text(json.dumps(raw))
     trainer = Trainer(Recipe.load(base_dir / "ladder.json", base_dir), base_dir / "work2")
     trainer.run(base_dir / "ladder.pt")
     ladder = CascadeModel.from_file(base_dir / "ladder.pt")
 
     assert ladder.num_layers == 2
+    assert ladder.lpc.config.side_context and not base.lpc.config.side_context
     # the LPC stage and stage 0 are the base model's, untouched by training
     for name, tensor in base.stages[0].state_dict().items():
         if "counts" not in name:
