@@ -196,6 +196,22 @@ class SoftmaxQuantizer(nn.Module):
         self.last_counts.copy_(self.last_counts.gather(-1, order))
 
 
+    @torch.no_grad()
+    def refine_from(self, coarse: SoftmaxQuantizer) -> None:
+        """Warm start from a quantiser of the same groups with fewer centroids: this one's K
+        levels are spread evenly (by index) along ``coarse``'s sorted levels, ends kept, so
+        training starts where the coarse codebook was and only has finer steps to learn."""
+        if coarse.groups != self.groups or coarse.num_centroids > self.num_centroids:
+            raise ValueError(f"cannot refine {self.groups}x{self.num_centroids} centroids from "
+                             f"{coarse.groups}x{coarse.num_centroids}")
+        old = coarse.centroids.detach().sort(dim=-1).values.cpu().double().numpy()
+        at = np.linspace(0, coarse.num_centroids - 1, self.num_centroids)
+        new = np.stack([np.interp(at, np.arange(coarse.num_centroids), g) for g in old])
+        self.centroids.copy_(torch.from_numpy(new).to(self.centroids))
+        self.log_hardness.copy_(coarse.log_hardness)
+        self.reset_counts()
+        self.tables = None
+
     # -- entropy tables and streams ---------------------------------------------------------
 
     def update(self, counts: np.ndarray | None = None) -> None:

@@ -43,6 +43,7 @@ import torch
 from nwcodec.corpus import data_dir, read_manifest
 from nwcodec.dsp import lpc
 from nwcodec.losses import CodecLoss, LossWeights
+from nwcodec.nn.autoencoder import AEConfig
 from nwcodec.nn.cmrl import CascadeModel
 from nwcodec.nn.lpc_module import LpcConfig
 from nwcodec.nn.quantizer import RateController
@@ -201,6 +202,14 @@ def _lpc_weights_config(model: CascadeModel) -> dict:
     return {k: v for k, v in model.config_dict()["lpc"].items() if k != "side_context"}
 
 
+def _refinable(src: AEConfig, dst: AEConfig) -> bool:
+    """A stage of config ``dst`` can start from one of ``src``: the same, or finer codebooks
+    (more centroids, warm-started by ``SoftmaxQuantizer.refine_from``)."""
+    return (dst.num_centroids >= src.num_centroids and dst.skip_centroids >= src.skip_centroids
+            and dataclasses.replace(dst, num_centroids=src.num_centroids,
+                                    skip_centroids=src.skip_centroids) == src)
+
+
 def training_files(recipe: Recipe) -> list[Path]:
     """The files a recipe trains on (and its export counts symbols over)."""
     files = read_manifest(recipe.train_tsv)
@@ -241,13 +250,18 @@ class Trainer:
             raise ValueError(f"init: {n} stages asked, the weights file has {src.num_layers}")
         # side_context only decides the tables the export freezes: weights carry over either way
         if _lpc_weights_config(src) != _lpc_weights_config(self.model) or any(
-            src.config_dict()["stages"][k] != self.model.config_dict()["stages"][k]
-            for k in range(n)
+            not _refinable(src.stages[k].config, self.model.stages[k].config) for k in range(n)
         ):
             raise ValueError("init: the recipe's LPC/stage configs differ from the weights file")
         self.model.lpc.load_state_dict(src.lpc.state_dict())
         for k in range(n):
-            self.model.stages[k].load_state_dict(src.stages[k].state_dict())
+            mine, theirs = self.model.stages[k], src.stages[k]
+            shapes = {name: t.shape for name, t in mine.state_dict().items()}
+            mine.load_state_dict({name: t for name, t in theirs.state_dict().items()
+                                  if t.shape == shapes[name]}, strict=False)
+            for q, coarse in zip(mine.quantizers, theirs.quantizers, strict=True):
+                if q.num_centroids != coarse.num_centroids:
+                    q.refine_from(coarse)
             self.model.stage_scale[k] = src.stage_scale[k]
         log.info("init: LPC and %d stages from %s", n, self.recipe.init["weights"])
         return n

@@ -170,3 +170,18 @@ def test_rate_weight_trades_distance_for_code_length_under_the_frozen_tables():
     cent = q.centroids[1].detach()
     brute = ((z[:, c, :, None] - cent) ** 2 + w * per_channel[c].float()).argmin(-1)
     assert torch.equal(q.symbols(z, w)[:, c], brute)
+
+
+def test_refine_from_spreads_finer_levels_along_the_coarse_ones():
+    coarse = SoftmaxQuantizer(2, 4, groups=2)
+    with torch.no_grad():
+        coarse.centroids.copy_(torch.tensor([[-0.9, -0.1, 0.2, 0.8], [0.0, 1.0, 2.0, 3.0]]))
+    fine = SoftmaxQuantizer(2, 7, groups=2)
+    fine.refine_from(coarse)
+    c = fine.centroids.detach()
+    assert torch.allclose(c[1], torch.linspace(0.0, 3.0, 7))
+    # every coarse level is kept (7 = 2·4 − 1 puts one new level in each gap), ends included
+    assert torch.allclose(c[0, ::2], coarse.centroids.detach()[0])
+    assert torch.allclose(c[0, 1], torch.tensor(-0.5))
+    with pytest.raises(ValueError, match="refine"):
+        coarse.refine_from(fine)

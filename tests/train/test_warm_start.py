@@ -57,6 +57,26 @@ def test_init_refuses_a_mismatched_config(tmp_path):
         Trainer(Recipe.load(base_dir / "bad.json", base_dir), base_dir / "work2")
 
 
+def test_init_refines_coarser_codebooks_and_keeps_the_networks(tmp_path):
+    base_dir = tmp_path / "base"
+    base_dir.mkdir()
+    Trainer(Recipe.load(_recipe(base_dir, 2), base_dir), base_dir / "work").run(
+        base_dir / "base.pt")
+    base = CascadeModel.from_file(base_dir / "base.pt")
+    raw = json.loads((base_dir / "recipe.json").read_text())
+    raw["stages"][0]["config"] = dict(TINY, skip_centroids=8)
+    raw["init"] = {"weights": "base.pt", "stages": 1, "fine_tune": True}
+    (base_dir / "finer.json").write_text(json.dumps(raw))
+    stage = Trainer(Recipe.load(base_dir / "finer.json", base_dir), base_dir / "w2").model.stages[0]
+    old = base.stages[0]
+    assert stage.quantizers[1].num_centroids == 8
+    assert torch.allclose(stage.quantizers[1].centroids[:, [0, -1]],
+                          old.quantizers[1].centroids.sort(dim=-1).values[:, [0, -1]])
+    for name, tensor in old.state_dict().items():
+        if "skips" not in name or "quantizer" not in name:
+            assert torch.equal(tensor, stage.state_dict()[name]), name
+
+
 def test_run_with_layers_exports_a_prefix_then_resumes_the_rest(tmp_path):
     torch.manual_seed(0)
     path = _recipe(tmp_path, 4)
