@@ -205,21 +205,25 @@ def _speech16k(postfilter: BassPostfilter | ShippedPostfilter | None = None,
 
 
 def _ladder_tier(tier_id: int, kbps: int, layers: int, quality: str,
-                 ladder: tuple[str, str] = LADDER_V2, retired: str = "") -> Tier:
-    """A tier of ``ladder``; ``retired`` (the release that replaced it) retires it."""
+                 ladder: tuple[str, str] = LADDER_V2, retired: str = "", version: str = ""
+                 ) -> Tier:
+    """A tier of ``ladder``; ``retired`` (the release that replaced it) retires it, and its
+    name gains ``-version``. The first ladder decodes through the bass postfilter its card
+    was measured with, later ones through the learned one."""
     what = (f"layers 1-{layers} of the speech ladder (LPC + {layers} residual "
             f"autoencoder{'s' if layers > 1 else ''}, HARP skip each)")
+    first = ladder == LADDER_V1
     return _speech16k(
-        postfilter=None if retired else POSTFILTER_SPEECH,
+        postfilter=None if first else POSTFILTER_SPEECH,
         id=tier_id,
-        name=f"speech-{kbps}kbps" + ("-v1" if retired else ""),
+        name=f"speech-{kbps}kbps" + (f"-{version}" if retired else ""),
         layers=layers,
         nominal_kbps=float(kbps),
         weights=ladder[0],
         sha256=ladder[1],
         description=(f"retired {retired} (its files still decode): " if retired else
                      "speech, 16 kHz: ") + what,
-        quality=quality + (" (bass postfilter; MODEL_CARD_speech_ladder_v1.md)" if retired
+        quality=quality + (" (bass postfilter; MODEL_CARD_speech_ladder_v1.md)" if first
                            else " (learned postfilter; MODEL_CARD_speech_ladder.md)"),
         retired=bool(retired),
     )
@@ -264,7 +268,8 @@ TIERS: tuple[Tier, ...] = (
         retired=True,
     ),
     *(
-        _ladder_tier(*row, ladder=LADDER_V1, retired="2026-11-30 by the jointly tuned ladder")
+        _ladder_tier(*row, ladder=LADDER_V1, retired="2026-11-30 by the jointly tuned ladder",
+                     version="v1")
         for row in (
             (4, 8, 1, "dev: PESQ-WB 2.48, ViSQOL 2.77 at 7.65 kbit/s"),
             (5, 12, 2, "dev: PESQ-WB 3.04, ViSQOL 3.48 at 12.7 kbit/s"),
@@ -272,10 +277,11 @@ TIERS: tuple[Tier, ...] = (
             (7, 24, 4, "dev: PESQ-WB 3.66, ViSQOL 4.11 at 23.9 kbit/s"),
         )
     ),
+    _ladder_tier(8, 8, 1, "dev: PESQ-WB 2.85, ViSQOL 2.77 at 7.62 kbit/s", version="v2",
+                 retired="2026-12-02 by speech-8kbps (id 29), a model of its own"),
     *(
         _ladder_tier(*row)
         for row in (
-            (8, 8, 1, "dev: PESQ-WB 2.85, ViSQOL 2.77 at 7.62 kbit/s"),
             (9, 12, 2, "dev: PESQ-WB 3.46, ViSQOL 3.54 at 12.6 kbit/s"),
             (10, 16, 3, "dev: PESQ-WB 3.79, ViSQOL 3.85 at 15.8 kbit/s"),
             (11, 24, 4, "dev: PESQ-WB 3.99, ViSQOL 4.11 at 23.7 kbit/s"),
@@ -284,16 +290,18 @@ TIERS: tuple[Tier, ...] = (
     ),
     _speech16k(
         id=13,
-        name="speech-6kbps",
+        name="speech-6kbps-v1",
         layers=1,
         nominal_kbps=6.0,
         weights="speech-6kbps-22e0e073.pt",
         sha256="22e0e073ea51cb0dbb407f23438b8c84c732ef91cdd7780fdd5348ea5988d49d",
-        description="speech, 16 kHz: LPC + one residual autoencoder with a HARP skip, its own "
-        "model (not a ladder prefix: a refinement layer on it would cost more than a new base)",
+        description="retired 2026-12-02 by speech-6kbps (id 28), the same network with "
+        "context-coded side information and the saved bits in its layer (its files still "
+        "decode)",
         quality="dev: PESQ-WB 2.70, ViSQOL 2.68 at 5.93 kbit/s (learned postfilter; "
         "MODEL_CARD_speech_6kbps.md)",
         postfilter=POSTFILTER_SPEECH,
+        retired=True,
     ),
     *(
         _music_tier(*row, weights=MUSIC_LADDER_V2, envelope=None, version="v1",
@@ -338,6 +346,34 @@ TIERS: tuple[Tier, ...] = (
                 envelope=MUSIC_ENVELOPE_FINE, lpc=True),
     _music_tier(27, 128, 1, "val: ViSQOL 4.49 at 127.0 kbit/s stereo, 4.47 at 63.6 mono",
                 weights=MUSIC_LPC[128], envelope=MUSIC_ENVELOPE_FINE, lpc=True),
+    # Models of their own below the ladder, with context-coded LPC side information (SPEC
+    # §3.1): the ~0.9 kbit/s it saves goes to their autoencoder layer.
+    _speech16k(
+        id=28,
+        name="speech-6kbps",
+        layers=1,
+        nominal_kbps=6.0,
+        weights="speech-6kbps-5140ebe0.pt",
+        sha256="5140ebe025adec265274e62a23581da356565d3631f7fe3adcd49f9f140fdbc4",
+        description="speech, 16 kHz: LPC (context-coded side information) + one residual "
+        "autoencoder with a HARP skip, a model of its own (not a ladder prefix)",
+        quality="dev: PESQ-WB 2.88, ViSQOL 2.73 at 5.91 kbit/s (learned postfilter; "
+        "MODEL_CARD_speech_6kbps.md)",
+        postfilter=POSTFILTER_SPEECH,
+    ),
+    _speech16k(
+        id=29,
+        name="speech-8kbps",
+        layers=1,
+        nominal_kbps=8.0,
+        weights="speech-8kbps-540e9daa.pt",
+        sha256="540e9daaa767ac59e4a31bd86b719229032f07b186a1eb513eb7425d2bda4489",
+        description="speech, 16 kHz: LPC (context-coded side information) + one residual "
+        "autoencoder with a 16-level HARP skip, a model of its own (not a ladder prefix)",
+        quality="dev: PESQ-WB 3.02, ViSQOL 2.83 at 7.85 kbit/s (learned postfilter; "
+        "MODEL_CARD_speech_8kbps.md)",
+        postfilter=POSTFILTER_SPEECH,
+    ),
 )
 
 
