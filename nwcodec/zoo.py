@@ -229,6 +229,14 @@ def _ladder_tier(tier_id: int, kbps: int, layers: int, quality: str,
     )
 
 
+def _one_model_tier(tier_id: int, name: str, kbps: float, weights: tuple[str, str],
+                    description: str, quality: str, retired: bool = False) -> Tier:
+    """A speech tier of one single-layer model, decoded through the learned postfilter."""
+    return _speech16k(postfilter=POSTFILTER_SPEECH, id=tier_id, name=name, layers=1,
+                      nominal_kbps=kbps, weights=weights[0], sha256=weights[1],
+                      description=description, quality=quality, retired=retired)
+
+
 TIERS: tuple[Tier, ...] = (
     Tier(
         id=TEST_TIER_ID,
@@ -288,19 +296,14 @@ TIERS: tuple[Tier, ...] = (
             (12, 32, 5, "dev: PESQ-WB 4.11, ViSQOL 4.17 at 31.6 kbit/s"),
         )
     ),
-    _speech16k(
-        id=13,
-        name="speech-6kbps-v1",
-        layers=1,
-        nominal_kbps=6.0,
-        weights="speech-6kbps-22e0e073.pt",
-        sha256="22e0e073ea51cb0dbb407f23438b8c84c732ef91cdd7780fdd5348ea5988d49d",
-        description="retired 2026-12-02 by speech-6kbps (id 28), the same network with "
-        "context-coded side information and the saved bits in its layer (its files still "
-        "decode)",
-        quality="dev: PESQ-WB 2.70, ViSQOL 2.68 at 5.93 kbit/s (learned postfilter; "
+    _one_model_tier(
+        13, "speech-6kbps-v1", 6.0,
+        ("speech-6kbps-22e0e073.pt",
+         "22e0e073ea51cb0dbb407f23438b8c84c732ef91cdd7780fdd5348ea5988d49d"),
+        "retired 2026-12-02 by speech-6kbps (id 28), the same network with context-coded side "
+        "information and the saved bits in its layer (its files still decode)",
+        "dev: PESQ-WB 2.70, ViSQOL 2.68 at 5.93 kbit/s (learned postfilter; "
         "MODEL_CARD_speech_6kbps.md)",
-        postfilter=POSTFILTER_SPEECH,
         retired=True,
     ),
     *(
@@ -348,31 +351,23 @@ TIERS: tuple[Tier, ...] = (
                 weights=MUSIC_LPC[128], envelope=MUSIC_ENVELOPE_FINE, lpc=True),
     # Models of their own below the ladder, with context-coded LPC side information (SPEC
     # §3.1): the ~0.9 kbit/s it saves goes to their autoencoder layer.
-    _speech16k(
-        id=28,
-        name="speech-6kbps",
-        layers=1,
-        nominal_kbps=6.0,
-        weights="speech-6kbps-5140ebe0.pt",
-        sha256="5140ebe025adec265274e62a23581da356565d3631f7fe3adcd49f9f140fdbc4",
-        description="speech, 16 kHz: LPC (context-coded side information) + one residual "
-        "autoencoder with a HARP skip, a model of its own (not a ladder prefix)",
-        quality="dev: PESQ-WB 2.88, ViSQOL 2.73 at 5.91 kbit/s (learned postfilter; "
+    _one_model_tier(
+        28, "speech-6kbps", 6.0,
+        ("speech-6kbps-5140ebe0.pt",
+         "5140ebe025adec265274e62a23581da356565d3631f7fe3adcd49f9f140fdbc4"),
+        "speech, 16 kHz: LPC (context-coded side information) + one residual autoencoder with "
+        "a HARP skip, a model of its own (not a ladder prefix)",
+        "dev: PESQ-WB 2.88, ViSQOL 2.73 at 5.91 kbit/s (learned postfilter; "
         "MODEL_CARD_speech_6kbps.md)",
-        postfilter=POSTFILTER_SPEECH,
     ),
-    _speech16k(
-        id=29,
-        name="speech-8kbps",
-        layers=1,
-        nominal_kbps=8.0,
-        weights="speech-8kbps-540e9daa.pt",
-        sha256="540e9daaa767ac59e4a31bd86b719229032f07b186a1eb513eb7425d2bda4489",
-        description="speech, 16 kHz: LPC (context-coded side information) + one residual "
-        "autoencoder with a 16-level HARP skip, a model of its own (not a ladder prefix)",
-        quality="dev: PESQ-WB 3.02, ViSQOL 2.83 at 7.85 kbit/s (learned postfilter; "
+    _one_model_tier(
+        29, "speech-8kbps", 8.0,
+        ("speech-8kbps-540e9daa.pt",
+         "540e9daaa767ac59e4a31bd86b719229032f07b186a1eb513eb7425d2bda4489"),
+        "speech, 16 kHz: LPC (context-coded side information) + one residual autoencoder with "
+        "a 16-level HARP skip, a model of its own (not a ladder prefix)",
+        "dev: PESQ-WB 3.02, ViSQOL 2.83 at 7.85 kbit/s (learned postfilter; "
         "MODEL_CARD_speech_8kbps.md)",
-        postfilter=POSTFILTER_SPEECH,
     ),
 )
 
