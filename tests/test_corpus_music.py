@@ -67,6 +67,9 @@ def test_manifests_list_the_files_for_read_manifest(tmp_path):
 def test_missing_package_is_one_line_naming_the_apt_get_command(tmp_path, monkeypatch):
     monkeypatch.setitem(cm.PROBES, "wesnoth-1.16-music", str(tmp_path / "absent"))
     monkeypatch.setitem(cm.PROBES, "fluidsynth", "no-such-command-nwc")
+    # the sound font present (whether this machine has it or not): only the two above miss
+    (tmp_path / "gm.sf2").write_bytes(b"")
+    monkeypatch.setitem(cm.PROBES, "fluid-soundfont-gm", str(tmp_path / "gm.sf2"))
     with pytest.raises(cm.MissingPackageError) as err:
         cm.check_packages([cm.SOURCES["wesnoth"], cm.SOURCES["generated"]])
     message = str(err.value)
