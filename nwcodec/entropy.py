@@ -213,10 +213,7 @@ def decode_streams(data: bytes, streams: Sequence[tuple[int, FrequencyTable]]) -
     ends, so the decoded symbols are coded again and compared: data that runs out, carries
     stray words or was altered raises :class:`EntropyError` (naming the byte where they part).
     """
-    words = np.frombuffer(data[: len(data) - len(data) % 4], dtype="<u4").astype(np.uint32)
-    if len(data) % 4:
-        raise EntropyError(f"range-coded data must be whole 32-bit words, got {len(data)} bytes")
-    decoder = constriction.stream.queue.RangeDecoder(words)
+    decoder = _range_decoder(data)
     out = []
     for count, table in streams:
         try:
@@ -263,10 +260,7 @@ def decode_context_streams(data: bytes, groups: Sequence[tuple[int, Sequence[Con
                            ) -> list[np.ndarray]:
     """Inverse of :func:`encode_context_streams`; ``groups`` gives each group's step count
     and tables. Returns symbols (F, G) per group. Checked as :func:`decode_streams` is."""
-    if len(data) % 4:
-        raise EntropyError(f"range-coded data must be whole 32-bit words, got {len(data)} bytes")
-    decoder = constriction.stream.queue.RangeDecoder(np.frombuffer(data, dtype="<u4")
-                                                     .astype(np.uint32))
+    decoder = _range_decoder(data)
     family = constriction.stream.model.Categorical(perfect=False)
     out = []
     for steps, tables in groups:
@@ -284,6 +278,14 @@ def decode_context_streams(data: bytes, groups: Sequence[tuple[int, Sequence[Con
     _check_exact(data, encode_context_streams(
         list(zip(out, (t for _, t in groups), strict=True))))
     return out
+
+
+def _range_decoder(data: bytes) -> constriction.stream.queue.RangeDecoder:
+    """A decoder over ``data``, which must be whole little-endian 32-bit words."""
+    if len(data) % 4:
+        raise EntropyError(f"range-coded data must be whole 32-bit words, got {len(data)} bytes")
+    return constriction.stream.queue.RangeDecoder(np.frombuffer(data, dtype="<u4")
+                                                  .astype(np.uint32))
 
 
 def _check_exact(data: bytes, canonical: bytes) -> None:
