@@ -119,6 +119,10 @@ LADDER_V1 = ("speech-ladder-20f81af0.pt",
              "20f81af09b1372174fd54cd09ad631db5e88f6ee8b80971bad8e4c5e5cd4f3a0")
 LADDER_V2 = ("speech-ladder-125d9328.pt",
              "125d932865a34b190c8f3396dcb4f3ddb9b97229fa5d45710b475762fb2e6bf4")
+# The ladder with context-coded side information (SPEC §3.1), its layers jointly re-tuned so
+# that the bits it saves go back into the layers (recipe speech_ladder_v4.json).
+LADDER_V3 = ("speech-ladder-30f96f08.pt",
+             "30f96f08fbfb1f6d5ce6a41f7e41c4ad3f21dc5f579bf895003964405106aaec")
 
 
 # The learned decoder postfilter of the active speech tiers (MODEL_CARD_postfilter_speech.md).
@@ -205,7 +209,7 @@ def _speech16k(postfilter: BassPostfilter | ShippedPostfilter | None = None,
 
 
 def _ladder_tier(tier_id: int, kbps: int, layers: int, quality: str,
-                 ladder: tuple[str, str] = LADDER_V2, retired: str = "", version: str = ""
+                 ladder: tuple[str, str] = LADDER_V3, retired: str = "", version: str = ""
                  ) -> Tier:
     """A tier of ``ladder``; ``retired`` (the release that replaced it) retires it, and its
     name gains ``-version``. The first ladder decodes through the bass postfilter its card
@@ -213,6 +217,7 @@ def _ladder_tier(tier_id: int, kbps: int, layers: int, quality: str,
     what = (f"layers 1-{layers} of the speech ladder (LPC + {layers} residual "
             f"autoencoder{'s' if layers > 1 else ''}, HARP skip each)")
     first = ladder == LADDER_V1
+    card = {LADDER_V1: "_v1", LADDER_V2: "_v2"}.get(ladder, "")
     return _speech16k(
         postfilter=None if first else POSTFILTER_SPEECH,
         id=tier_id,
@@ -223,8 +228,8 @@ def _ladder_tier(tier_id: int, kbps: int, layers: int, quality: str,
         sha256=ladder[1],
         description=(f"retired {retired} (its files still decode): " if retired else
                      "speech, 16 kHz: ") + what,
-        quality=quality + (" (bass postfilter; MODEL_CARD_speech_ladder_v1.md)" if first
-                           else " (learned postfilter; MODEL_CARD_speech_ladder.md)"),
+        quality=f"{quality} ({'bass' if first else 'learned'} postfilter; "
+        f"MODEL_CARD_speech_ladder{card}.md)",
         retired=bool(retired),
     )
 
@@ -285,10 +290,12 @@ TIERS: tuple[Tier, ...] = (
             (7, 24, 4, "dev: PESQ-WB 3.66, ViSQOL 4.11 at 23.9 kbit/s"),
         )
     ),
-    _ladder_tier(8, 8, 1, "dev: PESQ-WB 2.85, ViSQOL 2.77 at 7.62 kbit/s", version="v2",
-                 retired="2026-12-02 by speech-8kbps (id 29), a model of its own"),
+    _ladder_tier(8, 8, 1, "dev: PESQ-WB 2.85, ViSQOL 2.77 at 7.62 kbit/s", ladder=LADDER_V2,
+                 version="v2", retired="2026-12-02 by speech-8kbps (id 29), a model of its own"),
     *(
-        _ladder_tier(*row)
+        _ladder_tier(*row, ladder=LADDER_V2, version="v2",
+                     retired="2026-12-02 by the ladder with context-coded side information "
+                     "(ids 30-33)")
         for row in (
             (9, 12, 2, "dev: PESQ-WB 3.46, ViSQOL 3.54 at 12.6 kbit/s"),
             (10, 16, 3, "dev: PESQ-WB 3.79, ViSQOL 3.85 at 15.8 kbit/s"),
@@ -368,6 +375,15 @@ TIERS: tuple[Tier, ...] = (
         "a 16-level HARP skip, a model of its own (not a ladder prefix)",
         "dev: PESQ-WB 3.02, ViSQOL 2.83 at 7.85 kbit/s (learned postfilter; "
         "MODEL_CARD_speech_8kbps.md)",
+    ),
+    *(
+        _ladder_tier(*row)
+        for row in (
+            (30, 12, 2, "dev: PESQ-WB 3.48, ViSQOL 3.57 at 11.9 kbit/s"),
+            (31, 16, 3, "dev: PESQ-WB 3.83, ViSQOL 3.88 at 16.0 kbit/s"),
+            (32, 24, 4, "dev: PESQ-WB 4.05, ViSQOL 4.13 at 24.0 kbit/s"),
+            (33, 32, 5, "dev: PESQ-WB 4.16, ViSQOL 4.17 at 32.0 kbit/s"),
+        )
     ),
 )
 

@@ -28,10 +28,11 @@ EXCERPT = slice(16000, 32000)  # the 1 s of sample.flac the golden streams were 
 TOLERANCE = 1e-4
 TIERS = ["speech-16k", "speech-16k-base",  # retired, but their files must still decode
          "speech-8kbps-v1", "speech-12kbps-v1", "speech-16kbps-v1", "speech-24kbps-v1",
-         "speech-6kbps-v1", "speech-8kbps-v2", "speech-12kbps", "speech-16kbps", "speech-24kbps",
-         "speech-32kbps"]
+         "speech-6kbps-v1", "speech-8kbps-v2", "speech-12kbps-v2", "speech-16kbps-v2",
+         "speech-24kbps-v2", "speech-32kbps-v2"]
 # Tiers added after format 2.0: their golden streams are 2.0, written with rate control.
-TIERS_2 = ["speech-6kbps", "speech-8kbps"]
+TIERS_2 = ["speech-6kbps", "speech-8kbps", "speech-12kbps", "speech-16kbps", "speech-24kbps",
+           "speech-32kbps"]
 
 
 def _sample() -> np.ndarray:
