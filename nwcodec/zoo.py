@@ -368,13 +368,14 @@ TIERS: tuple[Tier, ...] = (
         "MODEL_CARD_speech_6kbps.md)",
     ),
     _one_model_tier(
-        29, "speech-8kbps", 8.0,
+        29, "speech-8kbps-v3", 8.0,
         ("speech-8kbps-540e9daa.pt",
          "540e9daaa767ac59e4a31bd86b719229032f07b186a1eb513eb7425d2bda4489"),
-        "speech, 16 kHz: LPC (context-coded side information) + one residual autoencoder with "
-        "a 16-level HARP skip, a model of its own (not a ladder prefix)",
+        "retired 2026-12-02 by speech-8kbps (id 34), the same network fine-tuned with a "
+        "ViSQOL-like loss term (its files still decode)",
         "dev: PESQ-WB 3.02, ViSQOL 2.83 at 7.85 kbit/s (learned postfilter; "
         "MODEL_CARD_speech_8kbps.md)",
+        retired=True,
     ),
     *(
         _ladder_tier(*row)
@@ -384,6 +385,15 @@ TIERS: tuple[Tier, ...] = (
             (32, 24, 4, "dev: PESQ-WB 4.05, ViSQOL 4.13 at 24.0 kbit/s"),
             (33, 32, 5, "dev: PESQ-WB 4.16, ViSQOL 4.17 at 32.0 kbit/s"),
         )
+    ),
+    _one_model_tier(
+        34, "speech-8kbps", 8.0,
+        ("speech-8kbps-77dd65b2.pt",
+         "77dd65b2a2fc398660d696613a7b72a97e59bff1eb149cf62072824e01e71c04"),
+        "speech, 16 kHz: LPC (context-coded side information) + one residual autoencoder with "
+        "a 16-level HARP skip, a model of its own (not a ladder prefix)",
+        "dev: PESQ-WB 3.04, ViSQOL 3.00 at 8.17 kbit/s (learned postfilter; "
+        "MODEL_CARD_speech_8kbps.md)",
     ),
 )
 
