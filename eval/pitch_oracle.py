@@ -41,7 +41,7 @@ class _GivenPitch(BassPostfilter):
 
 
 @cache
-def _shipped_postfilter() -> LearnedPostfilter:
+def shipped_postfilter() -> LearnedPostfilter:
     """The speech tiers' postfilter, its file checked once."""
     return load_postfilter(verified(WEIGHTS_DIR / POSTFILTER_SPEECH.weights,
                                     POSTFILTER_SPEECH.sha256, "postfilter"))
@@ -50,7 +50,7 @@ def _shipped_postfilter() -> LearnedPostfilter:
 def postfilter_variants(chunks: list[tuple[np.ndarray, float]], original: np.ndarray,
                         sr: int) -> dict[str, np.ndarray]:
     """The decoded chunks (raw, with their coded kbit/s) postfiltered each way, joined."""
-    model = _shipped_postfilter()
+    model = shipped_postfilter()
     estimated = model.comb
     out: dict[str, list[np.ndarray]] = {v: [] for v in VARIANTS}
     start = 0
