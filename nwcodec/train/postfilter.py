@@ -43,6 +43,8 @@ class PostfilterRecipe:
     # {"weights": FILE (relative to the recipe), "layers": [1, 2, ...]}: each model's outputs
     # at each of these layer counts are training material.
     models: list[dict]
+    # Free text: what the recipe is for (as a cascade recipe's ``notes``).
+    notes: str = ""
     train_files: int = 400
     steps: int = 3000
     batch: int = 16
