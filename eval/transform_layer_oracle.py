@@ -80,7 +80,6 @@ def envelope(y: np.ndarray) -> np.ndarray:
 
 @dataclasses.dataclass
 class Item:
-    name: str
     x: np.ndarray
     y: np.ndarray  # base layers decoded, postfilter off
     base_bytes: int
@@ -176,16 +175,15 @@ def main() -> None:
         x, sr = sf.read(path, dtype="float32")
         data = prefix(codec.encode(x, sr), a.base)
         y = codec.decode(data)[0].reshape(-1)
-        items.append(Item(path.name, x.astype(np.float64), y.astype(np.float64), len(data),
-                          len(x) / sr))
+        items.append(Item(x.astype(np.float64), y.astype(np.float64), len(data), len(x) / sr))
     rows = []
     for beta in (float(b) for b in a.betas.split(",")):
         for target in (float(t) for t in a.targets.split(",")):
             gain, kbps = calibrate(items, beta, target)
+            quantised = [quantise(item, gain, beta) for item in items]
             for fill in (float(f) for f in a.fills.split(",")):
                 scores = []
-                for item in items:
-                    q, step = quantise(item, gain, beta)
+                for item, (q, step) in zip(items, quantised, strict=True):
                     coeffs = dequantise(q, step, fill, item.residual)
                     z = (item.y + imdct(coeffs, len(item.y))).astype(np.float32)
                     pf = postfilter.process(z, kbps).astype(np.float32)

@@ -18,7 +18,7 @@ def _item(seed: int, seconds: float = 1.0) -> Item:
     n = int(16000 * seconds)
     x = np.cumsum(rng.normal(0, 0.01, n)) * 0.05 + 0.05 * np.sin(np.arange(n) * 0.1)
     y = x + rng.normal(0, 0.01, n)  # a "decoded" signal with some error left
-    return Item(f"f{seed}", x, y, base_bytes=1000, seconds=seconds)
+    return Item(x, y, base_bytes=1000, seconds=seconds)
 
 
 def test_mdct_reconstructs_perfectly_by_overlap_add():
