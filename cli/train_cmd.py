@@ -1,6 +1,7 @@
-"""``nwc train RECIPE``: resumable training of a tier (nwcodec/train/trainer.py) or, for a
+"""``nwc train RECIPE``: resumable training of a tier (nwcodec/train/trainer.py); for a
 recipe of ``"kind": "postfilter"``, of a learned decoder postfilter
-(nwcodec/train/postfilter.py)."""
+(nwcodec/train/postfilter.py); for ``"kind": "mdct_layer"``, the fitting of a tier topped by
+an MDCT layer (nwcodec/train/mdct_layer.py)."""
 
 from __future__ import annotations
 
@@ -28,22 +29,23 @@ from nwcodec.corpus import DATA_ENV, DEFAULT_DATA
                    "available). Checkpoints move freely between devices.")
 def train(recipe: str, workdir: str, out: str, data: Path, layers: int | None,
           device: str) -> None:
-    """Train the tier (or postfilter) described by RECIPE (JSON), resuming from WORKDIR's
+    """Train the tier (postfilter, MDCT layer) described by RECIPE (JSON), resuming from WORKDIR's
     checkpoint."""
     import torch
 
     from nwcodec.train import load_recipe
     from nwcodec.train.distributed import World, env_size
+    from nwcodec.train.mdct_layer import MdctLayerRecipe, build
     from nwcodec.train.postfilter import PostfilterRecipe, PostfilterTrainer
     from nwcodec.train.trainer import Trainer
 
     plan = load_recipe(recipe, data)
-    postfilter = isinstance(plan, PostfilterRecipe)
-    if postfilter and layers is not None:
-        raise click.BadParameter("a postfilter recipe has no stages", param_hint="--layers")
-    if postfilter and env_size() > 1:
-        raise click.UsageError("the postfilter trainer runs in one process, not under torchrun")
-    single = not postfilter and env_size() == 1
+    one_process = isinstance(plan, PostfilterRecipe | MdctLayerRecipe)
+    if one_process and layers is not None:
+        raise click.BadParameter(f"a {plan.kind} recipe has no stages", param_hint="--layers")
+    if one_process and env_size() > 1:
+        raise click.UsageError(f"a {plan.kind} recipe runs in one process, not under torchrun")
+    single = not one_process and env_size() == 1
     if device == "auto":
         device = "cuda" if single and torch.cuda.is_available() else "cpu"
     try:
@@ -55,7 +57,7 @@ def train(recipe: str, workdir: str, out: str, data: Path, layers: int | None,
     if kind == "cuda" and not torch.cuda.is_available():
         raise click.BadParameter("no CUDA device here", param_hint="--device")
     Path(workdir).mkdir(parents=True, exist_ok=True)
-    world = World() if postfilter else World.from_env()
+    world = World() if one_process else World.from_env()
     # Under torchrun only rank 0 logs (to the terminal and train.log); the others only warn.
     logging.basicConfig(
         level=logging.INFO if world.is_main else logging.WARNING,
@@ -63,7 +65,10 @@ def train(recipe: str, workdir: str, out: str, data: Path, layers: int | None,
         handlers=[logging.StreamHandler(),
                   *([logging.FileHandler(Path(workdir) / "train.log")] if world.is_main else [])],
     )
-    if postfilter:
+    if isinstance(plan, MdctLayerRecipe):
+        click.echo(f"{out} sha256 {build(plan, Path(out))}")
+        return
+    if isinstance(plan, PostfilterRecipe):
         digest = PostfilterTrainer(plan, workdir).run(Path(out))
         click.echo(f"{out} sha256 {digest}")
         return

@@ -1,7 +1,7 @@
 """Score every prefix of a ladder weights file on held-out speech in one pass.
 
     python -m eval.ladder_eval --weights FILE --tsv ../shared/data/speechocean762/dev.tsv
-        [--n 200] [--part 1/2] [--out results.tsv]
+        [--n 200] [--part 1/2] [--layers 2,5] [--out results.tsv]
     python -m eval.ladder_eval --summary results.tsv [more.tsv ...]
 
 Each file is encoded once with all layers; the stream is stripped to 1, 2, … layers (as
@@ -45,12 +45,13 @@ def prefix(data: bytes, layers: int) -> bytes:
     return out.getvalue()
 
 
-def score_file(codec: Codec, path: Path) -> list[dict]:
-    """One row per prefix of ``codec``'s layers for the speech file ``path``."""
+def score_file(codec: Codec, path: Path, layers: list[int] | None = None) -> list[dict]:
+    """One row per prefix of ``codec``'s layers (those of ``layers``: all by default) for the
+    speech file ``path``."""
     x, sr = sf.read(path, dtype="float32")
     full = codec.encode(x, sr)
     rows = []
-    for k in range(1, codec.tier.layers + 1):
+    for k in layers or range(1, codec.tier.layers + 1):
         data = prefix(full, k)
         y = codec.decode(data)[0].reshape(-1)
         rows.append({"file": path.name, "layers": k, "bytes": len(data),
@@ -95,6 +96,7 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=200)
     ap.add_argument("--part", default="1/1", help="i/n: score every n-th file from the i-th")
     ap.add_argument("--out", type=Path)
+    ap.add_argument("--layers", help="comma-separated prefixes to score (default: all)")
     ap.add_argument("--summary", type=Path, nargs="+")
     ap.add_argument("--postfilter", default="tier",
                     help="'tier' (the tier's own), 'none', 'bass', or a learned postfilter file")
@@ -115,7 +117,8 @@ def main() -> None:
         writer = csv.DictWriter(f, FIELDS, delimiter="\t")
         writer.writeheader()
         for path in files:
-            writer.writerows(score_file(codec, path))
+            writer.writerows(score_file(
+                codec, path, [int(k) for k in a.layers.split(",")] if a.layers else None))
             f.flush()
     print(summary([a.out]))
 

@@ -143,18 +143,12 @@ class ContextTable:
     @classmethod
     def from_counts(cls, transitions: np.ndarray, prior: int, precision: int = DEFAULT_PRECISION
                     ) -> ContextTable:
-        """Tables from transition counts (K+1, K) (row K: first symbols). Each row is smoothed
-        toward the marginal, which weighs as much as ``prior`` observations:
-        ``counts[c] * M + prior * marginal`` with ``M`` the marginal's total (integers only),
-        so a context seen rarely codes close to the marginal instead of overfitting."""
+        """Tables from transition counts (K+1, K) (row K: first symbols), each row smoothed
+        toward the marginal (:func:`smoothed_tables`)."""
         counts = np.asarray(transitions, dtype=np.int64)
         if counts.ndim != 2 or counts.shape[0] != counts.shape[1] + 1:
             raise EntropyError(f"transition counts must be (K+1, K), got {counts.shape}")
-        marginal = [int(c) for c in counts.sum(axis=0)]
-        total = max(1, sum(marginal))
-        rows = [[int(c) * total + prior * m for c, m in zip(row, marginal, strict=True)]
-                for row in counts]
-        return cls(tuple(FrequencyTable.from_counts(r, precision) for r in rows))
+        return cls(tuple(smoothed_tables(counts, prior, precision)))
 
     @property
     def num_symbols(self) -> int:
@@ -164,6 +158,19 @@ class ContextTable:
     def probabilities(self) -> np.ndarray:
         """(K+1, K) float64: each row's frequencies over ``2**precision`` (exact fractions)."""
         return np.stack([r.freqs.astype(np.float64) / float(1 << r.precision) for r in self.rows])
+
+
+def smoothed_tables(counts: np.ndarray, prior: int, precision: int = DEFAULT_PRECISION
+                    ) -> list[FrequencyTable]:
+    """One table per row of ``counts`` (C, K), each row smoothed toward the marginal, which
+    weighs as much as ``prior`` observations: ``counts[c] * M + prior * marginal`` with ``M``
+    the marginal's total (integers only), so a context seen rarely codes close to the
+    marginal instead of overfitting."""
+    marginal = [int(c) for c in np.asarray(counts, dtype=np.int64).sum(axis=0)]
+    total = max(1, sum(marginal))
+    return [FrequencyTable.from_counts(
+        [int(c) * total + prior * m for c, m in zip(row, marginal, strict=True)], precision)
+        for row in np.asarray(counts, dtype=np.int64)]
 
 
 def tables_to_bytes(tables: Sequence[FrequencyTable]) -> bytes:
@@ -278,6 +285,61 @@ def decode_context_streams(data: bytes, groups: Sequence[tuple[int, Sequence[Con
     _check_exact(data, encode_context_streams(
         list(zip(out, (t for _, t in groups), strict=True))))
     return out
+
+
+def table_probabilities(tables: Sequence[FrequencyTable]) -> np.ndarray:
+    """(C, K) float64: the frequencies of tables over one alphabet as exact fractions, one
+    row per table (what :class:`RowEncoder` and :class:`RowDecoder` take)."""
+    if len({t.num_symbols for t in tables}) != 1:
+        raise EntropyError("tables coded as rows need one alphabet size")
+    return np.stack([t.freqs.astype(np.float64) / float(1 << t.precision) for t in tables])
+
+
+class RowEncoder:
+    """One range coder fed symbol groups, each symbol with its own table row (rows of
+    :func:`table_probabilities`): for symbols whose table depends on symbols coded before
+    them, which :class:`RowDecoder` decodes group by group in the same order."""
+
+    def __init__(self) -> None:
+        self._coder = constriction.stream.queue.RangeEncoder()
+        self._family = constriction.stream.model.Categorical(perfect=False)
+
+    def code(self, symbols: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """Code ``symbols`` (N,), symbol i with ``rows[i]`` (N, K); return them."""
+        sym = np.asarray(symbols, dtype=np.int64)
+        if sym.size:
+            if sym.min() < 0 or sym.max() >= rows.shape[1]:
+                raise EntropyError(f"symbol out of range 0..{rows.shape[1] - 1}")
+            self._coder.encode(sym.astype(np.int32), self._family, rows)
+        return sym
+
+    def to_bytes(self) -> bytes:
+        return self._coder.get_compressed().astype("<u4").tobytes()
+
+
+class RowDecoder:
+    """Decodes what :class:`RowEncoder` wrote, given the same rows group by group. A caller
+    that has decoded everything checks the data with :meth:`check`: re-coded, the symbols
+    must give exactly the data (as :func:`decode_streams` requires)."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+        self._coder = _range_decoder(data)
+        self._family = constriction.stream.model.Categorical(perfect=False)
+
+    def code(self, _symbols: object, rows: np.ndarray) -> np.ndarray:
+        """Decode ``len(rows)`` symbols (the first argument mirrors :meth:`RowEncoder.code`
+        and is ignored)."""
+        if not len(rows):
+            return np.zeros(0, np.int64)
+        try:
+            return np.asarray(self._coder.decode(self._family, rows), dtype=np.int64)
+        except (AssertionError, ValueError, RuntimeError) as exc:  # constriction's complaints
+            raise EntropyError(f"range-coded data is invalid: {exc}") from None
+
+    def check(self, recoded: bytes) -> None:
+        """Refuse the data unless ``recoded`` (the decoded symbols coded again) equals it."""
+        _check_exact(self._data, recoded)
 
 
 def _range_decoder(data: bytes) -> constriction.stream.queue.RangeDecoder:

@@ -5,6 +5,10 @@ ones left, with frozen integer entropy tables for every symbol stream.
                      r₀ − r̂₁ ─────────────── AE₂ ─ r̂₂        layer 1 = AE₂ ...
     decoder: Σ r̂ₖ × gain ─ 1/Â(z) ─ de-emphasis ─ x̂
 
+A cascade may end in an MDCT layer (``nn/mdct_stage.py``), which codes what the decoded
+autoencoder layers leave of the *signal* (after synthesis) and adds its decoding to the output:
+it is the top layer, so it needs every layer below it.
+
 Every stage offers the interface of ``nn/stage.py`` and owns its tables. The cascade adds one
 thing, :meth:`CascadeModel.closed_loop`: stage k codes ``r₀ − Σ_{i<k} r̂ᵢ`` where ``r̂ᵢ`` is
 exactly what the decoder reconstructs. Training (:meth:`~CascadeModel.forward`), table
@@ -12,8 +16,9 @@ calibration, encoding, decoding and the benchmarks all run through it.
 
 Weights files are plain ``torch.save`` dicts of tensors and primitives (config, state dict,
 serialised tables), loaded with ``weights_only=True``: no pickle code runs. The tables are
-stored as one list: the LPC stage's, then each autoencoder's, in stream and group order
-(format ``nwcodec-cascade-1``, unchanged since the first shipped tier).
+stored as one list: the LPC stage's, then each autoencoder's, in stream and group order, then
+the MDCT layer's (format ``nwcodec-cascade-1``, unchanged since the first shipped tier; a
+cascade without an MDCT layer has no ``mdct`` entry in its config, so its hash is as before).
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from nwcodec.entropy import FrequencyTable, tables_from_bytes, tables_to_bytes
 from nwcodec.errors import NwcodecError
 from nwcodec.nn.autoencoder import AEConfig, ResidualAutoencoder
 from nwcodec.nn.lpc_module import LpcConfig, LpcStage
+from nwcodec.nn.mdct_stage import MdctConfig, MdctStage
 from nwcodec.nn.quantizer import Mode
 from nwcodec.nn.stage import Stage
 
@@ -61,10 +67,12 @@ class CascadeOutput:
 
 
 class CascadeModel(nn.Module):
-    def __init__(self, lpc_config: LpcConfig, stage_configs: list[AEConfig]) -> None:
+    def __init__(self, lpc_config: LpcConfig, stage_configs: list[AEConfig],
+                 mdct_config: MdctConfig | None = None) -> None:
         super().__init__()
         self.lpc = LpcStage(lpc_config)
         self.stages = nn.ModuleList(ResidualAutoencoder(c) for c in stage_configs)
+        self.mdct = MdctStage(mdct_config) if mdct_config is not None else None
         # Stage k sees its target multiplied by stage_scale[k] (set by the trainer so that every
         # stage works at unit scale, as its tanh latent and centroids expect) and its output
         # divided by it again.
@@ -90,13 +98,17 @@ class CascadeModel(nn.Module):
 
     @property
     def num_layers(self) -> int:
-        return len(self.stages)
+        """Autoencoder layers, plus the MDCT layer if there is one."""
+        return len(self.stages) + (self.mdct is not None)
 
     def config_dict(self) -> dict:
-        return {
+        config = {
             "lpc": self.lpc.config.to_dict(),
             "stages": [asdict(s.config) for s in self.stages],
         }
+        if self.mdct is not None:
+            config["mdct"] = self.mdct.config.to_dict()
+        return config
 
     @property
     def model_hash(self) -> bytes:
@@ -117,13 +129,15 @@ class CascadeModel(nn.Module):
 
     @property
     def tables(self) -> list[FrequencyTable]:
-        """Every stage's tables in file order: the LPC stage's, then each autoencoder's."""
-        return [*self.lpc.tables, *(t for stage in self.stages for t in stage.tables)]
+        """Every stage's tables in file order: the LPC stage's, each autoencoder's, the MDCT
+        layer's."""
+        return [*self.lpc.tables, *(t for stage in self.stages for t in stage.tables),
+                *(self.mdct.tables if self.mdct is not None else [])]
 
     def load_tables(self, tables: list[FrequencyTable]) -> None:
         """Hand each stage its tables from a list in :attr:`tables` order."""
         it = iter(tables)
-        for stage in [self.lpc, *self.stages]:
+        for stage in [self.lpc, *self.stages, *([self.mdct] if self.mdct else [])]:
             stage.load_tables(it)
         if next(it, None) is not None:
             raise NwcodecError(f"{len(tables)} tables are more than the model's streams")
@@ -145,6 +159,8 @@ class CascadeModel(nn.Module):
         self.lpc.update()
         for stage in self.stages:
             stage.update()
+        if self.mdct is not None:
+            self.mdct.update()
         self._hash = None
 
     # -- the closed loop ------------------------------------------------------------------
@@ -157,7 +173,7 @@ class CascadeModel(nn.Module):
         when no later stage needs it). ``done`` stands for what stages < ``start`` already
         reconstructed (zero by default). Returns the sum of all reconstructions, at the
         target's scale."""
-        upto = self.num_layers if upto is None else min(upto, self.num_layers)
+        upto = len(self.stages) if upto is None else min(upto, len(self.stages))
         acc = torch.zeros_like(target) if done is None else done
         for k in range(start, upto):
             scale = self.stage_scale[k]
@@ -194,13 +210,16 @@ class CascadeModel(nn.Module):
     # -- coding -----------------------------------------------------------------------------
 
     @torch.inference_mode()
-    def layer_coders(self, residual: Tensor, layers: int | None = None) -> list[LayerCoder]:
-        """Normalised residual (1, 1, T) -> one payload per stage, as a function of the rate
-        weight (0: as trained; more: coarser and fewer bytes, ``nn/stage.py``), for the first
-        ``layers`` stages (all by default: a tier that writes fewer never runs the stages
-        above). Each stage codes what the ones below it leave at weight 0, and runs its
-        network once whatever weights are asked for later."""
-        upto = self.num_layers if layers is None else layers
+    def layer_coders(self, residual: Tensor, layers: int | None = None,
+                     reconstruct: bool = False) -> tuple[list[LayerCoder], Tensor]:
+        """Normalised residual (1, 1, T) -> one payload per autoencoder stage, as a function
+        of the rate weight (0: as trained; more: coarser and fewer bytes, ``nn/stage.py``),
+        for the first ``layers`` stages (all by default: a tier that writes fewer never runs
+        the stages above); and what the decoder reconstructs of the residual from them at
+        weight 0 (complete only with ``reconstruct``: the top stage is decoded only then).
+        Each stage codes what the ones below it leave at weight 0, and runs its network once
+        whatever weights are asked for later."""
+        upto = min(len(self.stages), self.num_layers if layers is None else layers)
         coders: list[LayerCoder] = []
 
         def step(k: int, stage: Stage, x: Tensor) -> Tensor | None:
@@ -208,22 +227,22 @@ class CascadeModel(nn.Module):
             plain = code(0.0)
             coders.append(lambda w: code(w).strings[0] if w else plain.strings[0])
             # the next stage codes what the decoder will lack
-            return stage.decompress(plain.strings, plain.shape) if k + 1 < upto else None
+            last = k + 1 == upto and not reconstruct
+            return None if last else stage.decompress(plain.strings, plain.shape)
 
-        self.closed_loop(residual, step, upto=upto)
-        return coders
+        return coders, self.closed_loop(residual, step, upto=upto)
 
     def compress_residual(self, residual: Tensor, layers: int | None = None) -> list[bytes]:
         """Normalised residual (1, 1, T) -> one payload per stage, for the first ``layers``
         stages (:meth:`layer_coders` at weight 0)."""
-        return [code(0.0) for code in self.layer_coders(residual, layers)]
+        return [code(0.0) for code in self.layer_coders(residual, layers)[0]]
 
     @torch.inference_mode()
     def decompress_residual(self, layers: list[bytes], length: int) -> Tensor:
-        """The first ``len(layers)`` layers -> decoded residual (1, 1, length)."""
+        """The first ``len(layers)`` autoencoder layers -> decoded residual (1, 1, length)."""
         return self.closed_loop(torch.zeros(1, 1, length),
                                 lambda k, stage, _: stage.decompress([layers[k]], length),
-                                upto=len(layers))
+                                upto=min(len(layers), len(self.stages)))
 
     def encode_chunk(self, x: np.ndarray, layers: int | None = None
                      ) -> tuple[bytes, list[bytes]]:
@@ -235,10 +254,18 @@ class CascadeModel(nn.Module):
     def chunk_coders(self, x: np.ndarray, layers: int | None = None
                      ) -> tuple[bytes, list[LayerCoder]]:
         """:meth:`encode_chunk` with each layer's payload a function of the rate weight
-        (:meth:`layer_coders`)."""
+        (:meth:`layer_coders`; the MDCT layer's, if asked for, codes what the autoencoder
+        layers leave at weight 0)."""
         side, an = self.lpc.compress(x)
         residual = torch.from_numpy(an.residual)[None, None]
-        return side.strings[0], self.layer_coders(residual, layers)
+        upto = self.num_layers if layers is None else layers
+        with_mdct = self.mdct is not None and upto > len(self.stages)
+        coders, residual_hat = self.layer_coders(residual, upto, reconstruct=with_mdct)
+        if with_mdct:
+            params = self.lpc.decompress(side.strings, x.shape[0])
+            y = self.lpc.synthesize(residual_hat[0, 0].numpy(), params, x.shape[0])
+            coders.append(self.mdct.compressor(x.astype(np.float64) - y))
+        return side.strings[0], coders
 
     def encode_stationary(self, x: np.ndarray) -> bytes:
         """One channel's chunk (n,) -> side information of one frame standing for all of it
@@ -257,7 +284,10 @@ class CascadeModel(nn.Module):
             residual_hat = self.decompress_residual(layers, length)[0, 0].numpy()
         else:
             residual_hat = comfort_noise(length, index, channel)
-        return self.lpc.synthesize(residual_hat, params, n)
+        y = self.lpc.synthesize(residual_hat, params, n)
+        if self.mdct is not None and len(layers) > len(self.stages):
+            y = y + self.mdct.decompress(layers[len(self.stages)], n)
+        return y
 
     # -- files ------------------------------------------------------------------------------
 
@@ -273,12 +303,14 @@ class CascadeModel(nn.Module):
         torch.save(blob, buf)
         Path(path).write_bytes(buf.getvalue())
 
-    def prefix(self, layers: int) -> CascadeModel:
-        """A new cascade of this one's LPC stage and first ``layers`` stages (weights copied,
-        tables not: call :meth:`update` after calibrating)."""
+    def prefix(self, layers: int, mdct: MdctConfig | None = None) -> CascadeModel:
+        """A new cascade of this one's LPC stage and first ``layers`` autoencoder stages,
+        topped by an MDCT layer of ``mdct`` if given (weights copied, tables not: call
+        :meth:`update` after calibrating)."""
         config = self.config_dict()
         model = CascadeModel.from_config({"lpc": config["lpc"],
-                                          "stages": config["stages"][:layers]})
+                                          "stages": config["stages"][:layers],
+                                          **({"mdct": asdict(mdct)} if mdct else {})})
         model.lpc.load_state_dict(self.lpc.state_dict())
         for mine, theirs in zip(model.stages, self.stages, strict=False):
             mine.load_state_dict(theirs.state_dict())
@@ -287,8 +319,10 @@ class CascadeModel(nn.Module):
 
     @classmethod
     def from_config(cls, config: dict) -> CascadeModel:
+        mdct = config.get("mdct")
         return cls(LpcConfig(**config["lpc"]),
-                   [AEConfig(**_tuples(c)) for c in config["stages"]])
+                   [AEConfig(**_tuples(c)) for c in config["stages"]],
+                   MdctConfig(**mdct) if mdct is not None else None)
 
     @classmethod
     def from_file(cls, path: str | Path) -> CascadeModel:

@@ -15,13 +15,16 @@ class RecipeError(NwcodecError):
 
 def load_recipe(path: str | Path, data: str | Path | None = None):
     """The recipe at ``path``: a :class:`~nwcodec.train.postfilter.PostfilterRecipe` when it
-    says ``"kind": "postfilter"``, else a cascade's :class:`~nwcodec.train.trainer.Recipe`."""
+    says ``"kind": "postfilter"``, a :class:`~nwcodec.train.mdct_layer.MdctLayerRecipe` when
+    it says ``"kind": "mdct_layer"``, else a cascade's :class:`~nwcodec.train.trainer.Recipe`."""
+    from nwcodec.train.mdct_layer import MdctLayerRecipe
     from nwcodec.train.postfilter import PostfilterRecipe
     from nwcodec.train.trainer import Recipe
 
     try:
         raw = json.loads(Path(path).read_text())
-        kind = PostfilterRecipe if raw.get("kind") == "postfilter" else Recipe
+        kind = {"postfilter": PostfilterRecipe,
+                "mdct_layer": MdctLayerRecipe}.get(raw.get("kind"), Recipe)
         return kind.load(path, data)
     except (ValueError, TypeError, KeyError, AttributeError) as exc:
         raise RecipeError(f"recipe {path} is not valid: {exc}") from None
