@@ -33,6 +33,8 @@ from eval.ladder_eval import prefix
 from eval.pitch_oracle import shipped_postfilter
 from nwcodec.codec import Codec
 from nwcodec.corpus import read_manifest
+from nwcodec.dsp import mdct as dsp_mdct
+from nwcodec.dsp.mdct import imdct
 from nwcodec.metrics import pesq_wb, visqol_speech
 from nwcodec.nn.cmrl import CascadeModel
 
@@ -44,30 +46,9 @@ FLOOR = 1e-4  # envelope floor (full scale 1.0), so silent frames do not get a z
 FILL_BANDS = 8  # noise-fill oracle: bands of 20 coefficients (1 kHz) per frame
 
 
-def _mdct_basis(n: int) -> np.ndarray:
-    """(2n, n) MDCT basis with the sine window folded in (TDAC with the same window)."""
-    t = np.arange(2 * n)[:, None] + 0.5 + n / 2
-    k = np.arange(n)[None, :] + 0.5
-    window = np.sin(np.pi * (np.arange(2 * n) + 0.5) / (2 * n))[:, None]
-    return window * np.cos(np.pi / n * t * k) * np.sqrt(2.0 / n)
-
-
-BASIS = _mdct_basis(HOP)
-
-
 def mdct(x: np.ndarray) -> np.ndarray:
-    """(frames, HOP) coefficients of ``x`` padded by one hop each side."""
-    padded = np.concatenate([np.zeros(HOP), x, np.zeros(HOP + (-len(x)) % HOP)])
-    frames = np.lib.stride_tricks.sliding_window_view(padded, 2 * HOP)[::HOP]
-    return frames @ BASIS
-
-
-def imdct(c: np.ndarray, length: int) -> np.ndarray:
-    frames = c @ BASIS.T
-    out = np.zeros((len(c) + 1) * HOP)
-    for i, f in enumerate(frames):
-        out[i * HOP : i * HOP + 2 * HOP] += f
-    return out[HOP : HOP + length]
+    """(frames, HOP) coefficients of ``x`` (nwcodec/dsp/mdct.py)."""
+    return dsp_mdct.mdct(x, HOP)
 
 
 def envelope(y: np.ndarray) -> np.ndarray:
