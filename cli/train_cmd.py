@@ -66,7 +66,7 @@ def train(recipe: str, workdir: str, out: str, data: Path, layers: int | None,
                   *([logging.FileHandler(Path(workdir) / "train.log")] if world.is_main else [])],
     )
     if isinstance(plan, MdctLayerRecipe):
-        click.echo(f"{out} sha256 {build(plan, Path(out))}")
+        click.echo(f"{out} sha256 {build(plan, Path(workdir), Path(out))}")
         return
     if isinstance(plan, PostfilterRecipe):
         digest = PostfilterTrainer(plan, workdir).run(Path(out))

@@ -14,6 +14,10 @@ No probability is ever computed from a network's float output. The test vectors 
 A :class:`ContextTable` is a stream's set of tables conditioned on the stream's previous
 symbol (a first-order Markov model, still integer tables only): slowly varying side
 information such as LPC gains and LSFs costs about a third fewer bits coded this way.
+
+:class:`RowEncoder` / :class:`RowDecoder` code symbols each with its own table row, for
+contexts that depend on symbols decoded earlier in the same string (the MDCT layer,
+``nwcodec/nn/mdct_stage.py``); the rows are still frozen integer tables.
 """
 
 from __future__ import annotations

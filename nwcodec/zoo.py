@@ -383,9 +383,11 @@ TIERS: tuple[Tier, ...] = (
             (30, 12, 2, "dev: PESQ-WB 3.48, ViSQOL 3.57 at 11.9 kbit/s"),
             (31, 16, 3, "dev: PESQ-WB 3.83, ViSQOL 3.88 at 16.0 kbit/s"),
             (32, 24, 4, "dev: PESQ-WB 4.05, ViSQOL 4.13 at 24.0 kbit/s"),
-            (33, 32, 5, "dev: PESQ-WB 4.16, ViSQOL 4.17 at 32.0 kbit/s"),
         )
     ),
+    _ladder_tier(33, 32, 5, "dev: PESQ-WB 4.16, ViSQOL 4.17 at 32.0 kbit/s", version="v3",
+                 retired="2026-12-02 by speech-32kbps (id 35), whose top layer is an MDCT "
+                 "layer"),
     _one_model_tier(
         34, "speech-8kbps", 8.0,
         ("speech-8kbps-77dd65b2.pt",
@@ -394,6 +396,19 @@ TIERS: tuple[Tier, ...] = (
         "a 16-level HARP skip, a model of its own (not a ladder prefix)",
         "dev: PESQ-WB 3.04, ViSQOL 3.00 at 8.17 kbit/s (learned postfilter; "
         "MODEL_CARD_speech_8kbps.md)",
+    ),
+    _speech16k(
+        postfilter=POSTFILTER_SPEECH,
+        id=35,
+        name="speech-32kbps",
+        layers=5,
+        nominal_kbps=32.0,
+        weights="speech-32kbps-mdct-5aaebcaf.pt",
+        sha256="5aaebcafe3735e0a6f730a830af7bf46d75e2fdebdeb3b01eb9f00e59bd2958a",
+        description="speech, 16 kHz: layers 1-4 of the speech ladder (ids 30-32) topped by an "
+        "MDCT layer coding what they leave of the signal",
+        quality="dev: PESQ-WB 4.28, ViSQOL 4.13 at 31.6 kbit/s (learned postfilter; "
+        "MODEL_CARD_speech_32kbps_mdct.md)",
     ),
 )
 

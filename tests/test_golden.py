@@ -32,7 +32,7 @@ TIERS = ["speech-16k", "speech-16k-base",  # retired, but their files must still
          "speech-24kbps-v2", "speech-32kbps-v2"]
 # Tiers added after format 2.0: their golden streams are 2.0, written with rate control.
 TIERS_2 = ["speech-6kbps", "speech-8kbps-v3", "speech-12kbps", "speech-16kbps",
-           "speech-24kbps", "speech-32kbps", "speech-8kbps"]
+           "speech-24kbps", "speech-32kbps-v3", "speech-8kbps", "speech-32kbps"]
 
 
 def _sample() -> np.ndarray:

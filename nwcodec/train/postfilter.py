@@ -56,6 +56,9 @@ class PostfilterRecipe:
                                                 "nmr": 0.5})
     added: float = 5.0  # weight of the added-energy term
     config: dict = field(default_factory=dict)  # PostfilterConfig fields
+    # A postfilter weights file (relative to the recipe) to start from instead of random
+    # weights; its config is used and ``config`` must be empty.
+    init: str = ""
     checkpoint_every: int = 200
     seed: int = 0
     threads: int = 2
@@ -66,6 +69,10 @@ class PostfilterRecipe:
         recipe.train_tsv = str((data_dir(data) / recipe.train_tsv).resolve())
         for m in recipe.models:
             m["weights"] = _beside(path, m["weights"])
+        if recipe.init:
+            if recipe.config:
+                raise ValueError(f"{path}: a recipe with init takes its config from it")
+            recipe.init = _beside(path, recipe.init)
         return recipe
 
 
@@ -88,7 +95,8 @@ class PostfilterTrainer:
         self.dir.mkdir(parents=True, exist_ok=True)
         torch.set_num_threads(recipe.threads)
         torch.manual_seed(recipe.seed)
-        self.model = LearnedPostfilter(PostfilterConfig(**recipe.config))
+        self.model = (LearnedPostfilter.from_file(recipe.init) if recipe.init
+                      else LearnedPostfilter(PostfilterConfig(**recipe.config)))
         self.loss = CodecLoss(self.model.config.sample_rate, LossWeights(**recipe.loss))
 
     # -- data ---------------------------------------------------------------------------

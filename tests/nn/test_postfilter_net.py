@@ -13,7 +13,7 @@ from scipy.signal import butter, sosfiltfilt
 from nwcodec.dsp.postfilter import BassPostfilter
 from nwcodec.errors import NwcodecError
 from nwcodec.nn.cmrl import CascadeModel
-from nwcodec.nn.postfilter import LearnedPostfilter
+from nwcodec.nn.postfilter import LearnedPostfilter, PostfilterConfig
 from nwcodec.train.postfilter import PostfilterRecipe, PostfilterTrainer
 from nwcodec.zoo import ShippedPostfilter, WeightsError
 
@@ -101,3 +101,26 @@ def test_postfilter_trains_from_a_recipe_and_resumes(tmp_path, caplog):
         PostfilterTrainer(PostfilterRecipe.load(path, tmp_path), work).run(tmp_path / "b.pt")
     assert "postfilter step" not in caplog.text
     assert (tmp_path / "a.pt").read_bytes() == (tmp_path / "b.pt").read_bytes()
+
+
+def test_postfilter_recipe_fine_tunes_from_init_weights(tmp_path):
+    CascadeModel.test_model().save(tmp_path / "codec.pt")
+    shutil.copy(SAMPLE, tmp_path / "s0.flac")
+    (tmp_path / "list.tsv").write_text("path\ns0.flac\n")
+    start = LearnedPostfilter(PostfilterConfig(hidden=8))
+    torch.nn.init.normal_(start.shape_head.weight)  # not what a fresh network holds
+    start.save(tmp_path / "start.pt")
+    recipe = {"name": "tiny", "kind": "postfilter", "train_tsv": "list.tsv",
+              "models": [{"weights": "codec.pt", "layers": [1]}], "train_files": 1,
+              "steps": 1, "batch": 1, "window_s": 0.25, "lr": 1e-6, "threads": 1,
+              "init": "start.pt"}
+    path = tmp_path / "recipe.json"
+    path.write_text(json.dumps(recipe))
+    PostfilterTrainer(PostfilterRecipe.load(path, tmp_path), tmp_path / "w").run(tmp_path / "a.pt")
+    tuned = LearnedPostfilter.from_file(tmp_path / "a.pt")
+    assert tuned.config == start.config
+    for a, b in zip(tuned.parameters(), start.parameters(), strict=True):
+        assert torch.allclose(a, b, atol=1e-4)  # one step at lr 1e-6 from the init weights
+    path.write_text(json.dumps({**recipe, "config": {"hidden": 16}}))
+    with pytest.raises(ValueError, match="takes its config"):
+        PostfilterRecipe.load(path, tmp_path)
