@@ -1,6 +1,6 @@
 """Would sending the pitch help the speech postfilter? Zero-bit oracle on held-out speech.
 
-    python -m eval.pitch_oracle --tsv DEV_TSV [--n 40] [--layers 1,2,5] [--tier speech-32kbps]
+    python -m eval.pitch_oracle --tsv DEV_TSV [--n 40] [--layers 1,2,5] [--tier speech-32kbps-v3]
 
 The learned postfilter estimates pitch lag and voicing from the decoded chunk. Here each
 chunk is postfiltered three ways: not at all, as shipped (pitch from the decoded signal), and
@@ -75,7 +75,7 @@ def main() -> None:
     ap.add_argument("--tsv", type=Path, required=True)
     ap.add_argument("--n", type=int, default=40)
     ap.add_argument("--layers", default="1,2,5")
-    ap.add_argument("--tier", default="speech-32kbps")
+    ap.add_argument("--tier", default="speech-32kbps-v3")
     a = ap.parse_args()
     layers = [int(v) for v in a.layers.split(",")]
     chunks: list[tuple[np.ndarray, float]] = []
