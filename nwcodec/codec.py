@@ -67,7 +67,7 @@ from nwcodec.ratecontrol import (
     classify,
     loudest_frame_db,
 )
-from nwcodec.zoo import Tier, default_tier, get_tier
+from nwcodec.zoo import LadderPostfilter, Tier, default_tier, get_tier
 
 if TYPE_CHECKING:
     from nwcodec.nn.cmrl import CascadeModel
@@ -328,11 +328,14 @@ class Codec:
                     raise CorruptError(problem, reader.chunk_offset) from None
                 reader.damage.append(f"{problem} (at byte {reader.chunk_offset}): concealed")
             else:
-                if self.postfilter is None:
+                postfilter = self.postfilter
+                if postfilter is None:
                     return x, envelope
+                if isinstance(postfilter, LadderPostfilter):
+                    postfilter = postfilter.for_layers(len(chunk.layers[:keep]))
                 coded = len(chunk.side_info) + sum(len(layer) for layer in chunk.layers[:keep])
                 kbps = 8 * coded * self.sample_rate / max(chunk.num_samples, 1) / 1000
-                return self.postfilter(x, self.sample_rate, kbps), envelope
+                return postfilter(x, self.sample_rate, kbps), envelope
         return np.zeros(chunk.num_samples, np.float32), None
 
     def _restore_envelopes(self, block: np.ndarray, chunks: list[Chunk],

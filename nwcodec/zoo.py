@@ -62,6 +62,20 @@ class ShippedPostfilter:
 
 
 @dataclass(frozen=True)
+class LadderPostfilter:
+    """A ladder's learned postfilters by the number of layers a chunk decodes: each one
+    fine-tuned behind that prefix alone, so a file stripped down the ladder (``nwc strip``)
+    still decodes through the postfilter of the tier it now matches; ``default`` for any
+    other count."""
+
+    default: ShippedPostfilter
+    by_layers: tuple[tuple[int, ShippedPostfilter], ...]
+
+    def for_layers(self, layers: int) -> ShippedPostfilter:
+        return dict(self.by_layers).get(layers, self.default)
+
+
+@dataclass(frozen=True)
 class Tier:
     """One row of the registry."""
 
@@ -79,7 +93,7 @@ class Tier:
     retired: bool = False
     # Decoder-side processing of every decoded chunk; not part of the bitstream, so it can
     # improve without a format change (a stream decodes the same symbols either way).
-    postfilter: BassPostfilter | ShippedPostfilter | None = None
+    postfilter: BassPostfilter | ShippedPostfilter | LadderPostfilter | None = None
     # 0: ``nominal_kbps`` is a file's rate whatever its channels (speech). N: it is the rate of
     # an N-channel file, and a file of n channels gets n/N of it (music tiers name the stereo
     # rate; a mono file is coded at half of it).
@@ -130,11 +144,24 @@ LADDER_V3 = ("speech-ladder-30f96f08.pt",
 POSTFILTER_SPEECH = ShippedPostfilter(
     "postfilter-speech-visqol-3c2173e4.pt",
     "3c2173e43bc17186abd9f982383119224e0b1a7d1f684853a9f7a68cdf0a9b6c")
-# That postfilter fine-tuned behind speech-32kbps (id 35) alone, whose MDCT layer leaves noise
-# unlike the autoencoder layers' (recipe postfilter_speech_32kbps_mdct.json).
+# That postfilter fine-tuned behind one tier alone (recipes postfilter_speech_*kbps*.json):
+# the ladder's prefixes of 2, 3 and 4 layers, and speech-32kbps (id 35), whose MDCT layer leaves
+# noise unlike the autoencoder layers'.
+POSTFILTER_SPEECH_12KBPS = ShippedPostfilter(
+    "postfilter-speech-12kbps-54684145.pt",
+    "54684145d57513f2d24ce7f5da6122e620b9951bd10ff2a3fe79fceae915e051")
+POSTFILTER_SPEECH_16KBPS = ShippedPostfilter(
+    "postfilter-speech-16kbps-54bf9801.pt",
+    "54bf98012ebe062610620f8c29126154ac0557521967c7d9f24b39f1b0644cb9")
+POSTFILTER_SPEECH_24KBPS = ShippedPostfilter(
+    "postfilter-speech-24kbps-f407892f.pt",
+    "f407892faa111cc4f388dbcb48c14de165aacf88bba59922ec62679acf2791af")
 POSTFILTER_SPEECH_32KBPS = ShippedPostfilter(
     "postfilter-speech-32kbps-540bad02.pt",
     "540bad02a9c35a48e4a30cf64042e35c485f69009312a8ea49f0c695542633d6")
+# The active ladder tiers' postfilters by layers decoded (others: POSTFILTER_SPEECH).
+LADDER_POSTFILTERS = ((2, POSTFILTER_SPEECH_12KBPS), (3, POSTFILTER_SPEECH_16KBPS),
+                      (4, POSTFILTER_SPEECH_24KBPS))
 
 
 # The music ladder (MODEL_CARD_music_ladder.md): 44.1 kHz, a gain-only front end and residual
@@ -205,7 +232,7 @@ def _music_tier(tier_id: int, kbps: int, layers: int, quality: str,
     )
 
 
-def _speech16k(postfilter: BassPostfilter | ShippedPostfilter | None = None,
+def _speech16k(postfilter: BassPostfilter | ShippedPostfilter | LadderPostfilter | None = None,
                **fields) -> Tier:
     """A 16 kHz speech tier: 2-s chunks, decoded through ``postfilter`` (default: the bass
     postfilter)."""
@@ -218,13 +245,15 @@ def _ladder_tier(tier_id: int, kbps: int, layers: int, quality: str,
                  ) -> Tier:
     """A tier of ``ladder``; ``retired`` (the release that replaced it) retires it, and its
     name gains ``-version``. The first ladder decodes through the bass postfilter its card
-    was measured with, later ones through the learned one."""
+    was measured with, later retired ones through the speech postfilter, and the active
+    tiers through the ladder's postfilters by layers decoded (``LADDER_POSTFILTERS``)."""
     what = (f"layers 1-{layers} of the speech ladder (LPC + {layers} residual "
             f"autoencoder{'s' if layers > 1 else ''}, HARP skip each)")
     first = ladder == LADDER_V1
     card = {LADDER_V1: "_v1", LADDER_V2: "_v2"}.get(ladder, "")
     return _speech16k(
-        postfilter=None if first else POSTFILTER_SPEECH,
+        postfilter=None if first else POSTFILTER_SPEECH if retired
+        else LadderPostfilter(POSTFILTER_SPEECH, LADDER_POSTFILTERS),
         id=tier_id,
         name=f"speech-{kbps}kbps" + (f"-{version}" if retired else ""),
         layers=layers,
@@ -403,7 +432,8 @@ TIERS: tuple[Tier, ...] = (
         "MODEL_CARD_speech_8kbps.md)",
     ),
     _speech16k(
-        postfilter=POSTFILTER_SPEECH_32KBPS,
+        postfilter=LadderPostfilter(POSTFILTER_SPEECH,
+                                    (*LADDER_POSTFILTERS, (5, POSTFILTER_SPEECH_32KBPS))),
         id=35,
         name="speech-32kbps",
         layers=5,

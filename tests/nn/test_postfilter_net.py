@@ -1,21 +1,26 @@
 """The learned postfilter: starts as the bass postfilter, filters frame by frame without
 seams, round-trips through its weights file, and trains from a recipe (tiny run)."""
 
+import io
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
+import soundfile as sf
 import torch
 from scipy.signal import butter, sosfiltfilt
 
+from nwcodec.bitstream import strip_layers
+from nwcodec.codec import Codec
 from nwcodec.dsp.postfilter import BassPostfilter
 from nwcodec.errors import NwcodecError
 from nwcodec.nn.cmrl import CascadeModel
 from nwcodec.nn.postfilter import LearnedPostfilter, PostfilterConfig
 from nwcodec.train.postfilter import PostfilterRecipe, PostfilterTrainer
-from nwcodec.zoo import ShippedPostfilter, WeightsError
+from nwcodec.zoo import LadderPostfilter, ShippedPostfilter, WeightsError
 
 SR = 16000
 SAMPLE = Path(__file__).resolve().parents[2] / "nwcodec" / "data" / "sample.flac"
@@ -124,3 +129,20 @@ def test_postfilter_recipe_fine_tunes_from_init_weights(tmp_path):
     path.write_text(json.dumps({**recipe, "config": {"hidden": 16}}))
     with pytest.raises(ValueError, match="takes its config"):
         PostfilterRecipe.load(path, tmp_path)
+
+
+def test_ladder_tiers_pick_their_postfilter_by_layers_decoded():
+    """A speech-24kbps file decodes through the 4-layer postfilter; stripped to 3 layers,
+    through the one for 3 (the speech postfilter unless a 3-layer one is listed)."""
+    x, _ = sf.read(SAMPLE, dtype="float32")
+    codec = Codec.load("speech-24kbps")
+    ladder = codec.tier.postfilter
+    assert isinstance(ladder, LadderPostfilter) and ladder.for_layers(4) != ladder.for_layers(1)
+    data = codec.encode(x[:SR], SR)
+    three = io.BytesIO()
+    strip_layers(io.BytesIO(data), three, 3)
+    for stream, layers in ((data, 4), (three.getvalue(), 3)):
+        alone = Codec(codec.model, replace(codec.tier, postfilter=ladder.for_layers(layers)))
+        assert np.array_equal(codec.decode(stream)[0], alone.decode(stream)[0])
+    other = Codec(codec.model, replace(codec.tier, postfilter=ladder.for_layers(1)))
+    assert not np.array_equal(codec.decode(data)[0], other.decode(data)[0])
