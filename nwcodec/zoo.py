@@ -145,8 +145,11 @@ POSTFILTER_SPEECH = ShippedPostfilter(
     "postfilter-speech-visqol-3c2173e4.pt",
     "3c2173e43bc17186abd9f982383119224e0b1a7d1f684853a9f7a68cdf0a9b6c")
 # That postfilter fine-tuned behind one tier alone (recipes postfilter_speech_*kbps*.json):
-# the ladder's prefixes of 2, 3 and 4 layers, and speech-32kbps (id 35), whose MDCT layer leaves
-# noise unlike the autoencoder layers'.
+# speech-8kbps (id 34), the ladder's prefixes of 2, 3 and 4 layers, and speech-32kbps (id 35),
+# whose MDCT layer leaves noise unlike the autoencoder layers'.
+POSTFILTER_SPEECH_8KBPS = ShippedPostfilter(
+    "postfilter-speech-8kbps-e5fd8abf.pt",
+    "e5fd8abfa375a2393eafaa2a819089509778e3783e077b6e6d6aeb5054ef9a1e")
 POSTFILTER_SPEECH_12KBPS = ShippedPostfilter(
     "postfilter-speech-12kbps-54684145.pt",
     "54684145d57513f2d24ce7f5da6122e620b9951bd10ff2a3fe79fceae915e051")
@@ -269,9 +272,10 @@ def _ladder_tier(tier_id: int, kbps: int, layers: int, quality: str,
 
 
 def _one_model_tier(tier_id: int, name: str, kbps: float, weights: tuple[str, str],
-                    description: str, quality: str, retired: bool = False) -> Tier:
-    """A speech tier of one single-layer model, decoded through the learned postfilter."""
-    return _speech16k(postfilter=POSTFILTER_SPEECH, id=tier_id, name=name, layers=1,
+                    description: str, quality: str, retired: bool = False,
+                    postfilter: ShippedPostfilter = POSTFILTER_SPEECH) -> Tier:
+    """A speech tier of one single-layer model, decoded through a learned postfilter."""
+    return _speech16k(postfilter=postfilter, id=tier_id, name=name, layers=1,
                       nominal_kbps=kbps, weights=weights[0], sha256=weights[1],
                       description=description, quality=quality, retired=retired)
 
@@ -414,9 +418,9 @@ TIERS: tuple[Tier, ...] = (
     *(
         _ladder_tier(*row)
         for row in (
-            (30, 12, 2, "dev: PESQ-WB 3.48, ViSQOL 3.57 at 11.9 kbit/s"),
-            (31, 16, 3, "dev: PESQ-WB 3.83, ViSQOL 3.88 at 16.0 kbit/s"),
-            (32, 24, 4, "dev: PESQ-WB 4.05, ViSQOL 4.13 at 24.0 kbit/s"),
+            (30, 12, 2, "dev: PESQ-WB 3.51, ViSQOL 3.64 at 11.9 kbit/s"),
+            (31, 16, 3, "dev: PESQ-WB 3.83, ViSQOL 3.93 at 16.0 kbit/s"),
+            (32, 24, 4, "dev: PESQ-WB 4.07, ViSQOL 4.14 at 24.0 kbit/s"),
         )
     ),
     _ladder_tier(33, 32, 5, "dev: PESQ-WB 4.16, ViSQOL 4.17 at 32.0 kbit/s", version="v3",
@@ -428,8 +432,9 @@ TIERS: tuple[Tier, ...] = (
          "77dd65b2a2fc398660d696613a7b72a97e59bff1eb149cf62072824e01e71c04"),
         "speech, 16 kHz: LPC (context-coded side information) + one residual autoencoder with "
         "a 16-level HARP skip, a model of its own (not a ladder prefix)",
-        "dev: PESQ-WB 3.04, ViSQOL 3.00 at 8.17 kbit/s (learned postfilter; "
+        "dev: PESQ-WB 3.11, ViSQOL 3.05 at 8.17 kbit/s (own learned postfilter; "
         "MODEL_CARD_speech_8kbps.md)",
+        postfilter=POSTFILTER_SPEECH_8KBPS,
     ),
     _speech16k(
         postfilter=LadderPostfilter(POSTFILTER_SPEECH,
