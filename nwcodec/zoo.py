@@ -145,8 +145,11 @@ POSTFILTER_SPEECH = ShippedPostfilter(
     "postfilter-speech-visqol-3c2173e4.pt",
     "3c2173e43bc17186abd9f982383119224e0b1a7d1f684853a9f7a68cdf0a9b6c")
 # That postfilter fine-tuned behind one tier alone (recipes postfilter_speech_*kbps*.json):
-# speech-8kbps (id 34), the ladder's prefixes of 2, 3 and 4 layers, and speech-32kbps (id 35),
-# whose MDCT layer leaves noise unlike the autoencoder layers'.
+# speech-6kbps and speech-8kbps (ids 28, 34), the ladder's prefixes of 2, 3 and 4 layers, and
+# speech-32kbps (id 35), whose MDCT layer leaves noise unlike the autoencoder layers'.
+POSTFILTER_SPEECH_6KBPS = ShippedPostfilter(
+    "postfilter-speech-6kbps-9c356c7d.pt",
+    "9c356c7d8a838cfb24b409562e567ae45a454129a06ad24ddb58c8b74d103172")
 POSTFILTER_SPEECH_8KBPS = ShippedPostfilter(
     "postfilter-speech-8kbps-e5fd8abf.pt",
     "e5fd8abfa375a2393eafaa2a819089509778e3783e077b6e6d6aeb5054ef9a1e")
@@ -402,8 +405,9 @@ TIERS: tuple[Tier, ...] = (
          "5140ebe025adec265274e62a23581da356565d3631f7fe3adcd49f9f140fdbc4"),
         "speech, 16 kHz: LPC (context-coded side information) + one residual autoencoder with "
         "a HARP skip, a model of its own (not a ladder prefix)",
-        "dev: PESQ-WB 2.88, ViSQOL 2.73 at 5.91 kbit/s (learned postfilter; "
+        "dev: PESQ-WB 2.93, ViSQOL 2.76 at 5.91 kbit/s (own learned postfilter; "
         "MODEL_CARD_speech_6kbps.md)",
+        postfilter=POSTFILTER_SPEECH_6KBPS,
     ),
     _one_model_tier(
         29, "speech-8kbps-v3", 8.0,
