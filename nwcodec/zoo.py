@@ -268,7 +268,8 @@ def _ladder_tier(tier_id: int, kbps: int, layers: int, quality: str,
         sha256=ladder[1],
         description=(f"retired {retired} (its files still decode): " if retired else
                      "speech, 16 kHz: ") + what,
-        quality=f"{quality} ({'bass' if first else 'learned'} postfilter; "
+        quality=f"{quality} ({'bass' if first else 'learned' if retired else 'own learned'} "
+        "postfilter; "
         f"MODEL_CARD_speech_ladder{card}.md)",
         retired=bool(retired),
     )
