@@ -67,8 +67,10 @@ def build(recipe: MdctLayerRecipe, workdir: Path, out: Path) -> str:
         errors = np.split(flat, np.cumsum(lengths)[:-1])
     else:
         errors, seconds = _errors(model, recipe)
-        np.savez(cache, errors=np.concatenate(errors), seconds=seconds,
+        tmp = workdir / "errors.tmp.npz"  # a cut-off run must not leave a half cache behind
+        np.savez(tmp, errors=np.concatenate(errors), seconds=seconds,
                  lengths=np.array([len(e) for e in errors]))
+        tmp.replace(cache)
     log.info("mdct: %d active chunks (%.0f s) from %d files", len(errors), seconds, recipe.files)
 
     def kbps(step_index: int) -> float:
