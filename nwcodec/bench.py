@@ -6,9 +6,10 @@ Speed is audio seconds per wall second ("x real time") of :meth:`Codec.encode` a
 time is given too, as the better estimate on a loaded machine.
 
 Memory is what a fresh process needs to code with the tier: encoding and decoding each run in
-their own forked process, and the figure is the peak resident set (VmHWM, or ``ru_maxrss``
-where /proc is missing) minus the resident set before the tier was loaded, so model weights
-and working buffers both count and no tier inherits another's freed memory.
+their own process (forked from a server that has imported nwcodec and nothing else), and the
+figure is the peak resident set (VmHWM, or ``ru_maxrss`` where /proc is missing) minus the
+resident set before the tier was loaded, so model weights and working buffers both count and
+no tier inherits another's freed memory.
 
 Parameters are split by the role of each tensor (:func:`parameter_split`):
 
@@ -130,8 +131,11 @@ def one_thread() -> Iterator[None]:
 
 
 def in_fresh_process(fn: Callable[..., T], *args: Any) -> T:
-    """``fn(*args)`` in a forked child, so that it starts from the parent's memory state."""
-    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork")) as pool:
+    """``fn(*args)`` in a child forked from a clean server process that has only imported
+    this module: forking the caller itself, whose thread pools may be running, can deadlock."""
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload([__name__])
+    with ProcessPoolExecutor(1, mp_context=ctx) as pool:
         return pool.submit(fn, *args).result()
 
 

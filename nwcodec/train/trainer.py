@@ -190,12 +190,12 @@ def _cosine(opt: torch.optim.Optimizer, steps: int, floor: float,
             step: int) -> torch.optim.lr_scheduler.LambdaLR:
     """Cosine decay from the optimiser's rate to ``floor`` times it over ``steps``, advanced
     to ``step`` (a resumed run)."""
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s / steps, 1.0))) * (1 - floor) + floor
+    for group in opt.param_groups:  # LambdaLR's base rate; a resumed optimiser carries it
+        group.setdefault("initial_lr", group["lr"])
+    return torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s / steps, 1.0))) * (1 - floor) + floor,
+        last_epoch=step - 1,
     )
-    for _ in range(step):
-        sched.step()
-    return sched
 
 
 def _lpc_weights_config(model: CascadeModel) -> dict:
