@@ -16,6 +16,10 @@ every file is scored with PESQ-WB and ViSQOL, bare and through the shipped learn
 with the zeros left as zeros or noise-filled at their true band level (``--fills``: an oracle
 of noise filling with a few bits of band levels, which the rate does not count).
 Compare with the ladder's own prefixes at those rates (``eval.ladder_eval``).
+
+``--prediction`` asks instead how much of ``x - y`` the layer could leave uncoded by scaling
+``y`` per band (``x - a y``, ``a`` in [0, 1] on a 1/4 grid per 800-Hz band and second, a few
+bits of side information): per band, the SNR of ``y`` and the error energy that saves.
 """
 
 from __future__ import annotations
@@ -120,6 +124,28 @@ def entropy_bits(items: list[Item], gain: float, beta: float) -> float:
     return -sum(n * np.log2(n / by_ctx[c]) for (c, _), n in joint.items())
 
 
+def prediction_gain(items: list[Item], bands: int = 10, frames: int = 100
+                    ) -> tuple[np.ndarray, np.ndarray, float]:
+    """Per band of ``HOP // bands`` coefficients: the SNR of ``y`` against ``x`` (dB), and
+    how much less error energy ``x - a y`` leaves than ``x - y`` (dB), with ``a`` the
+    least-squares gain clipped to [0, 1] and rounded to quarters, per band and ``frames``;
+    then the latter over all bands."""
+    energy = np.zeros((3, bands))  # x, x - y, x - a y
+    for item in items:
+        x_c, y_c = mdct(item.x), mdct(item.y)
+        for s in range(0, len(x_c), frames):
+            xb = x_c[s : s + frames].reshape(-1, bands, HOP // bands).transpose(1, 0, 2)
+            yb = y_c[s : s + frames].reshape(-1, bands, HOP // bands).transpose(1, 0, 2)
+            xb, yb = xb.reshape(bands, -1), yb.reshape(bands, -1)
+            a = np.clip((xb * yb).sum(1) / np.maximum((yb * yb).sum(1), 1e-12), 0.0, 1.0)
+            a = np.round(4 * a) / 4
+            energy += [(xb**2).sum(1), ((xb - yb) ** 2).sum(1),
+                       ((xb - a[:, None] * yb) ** 2).sum(1)]
+    energy = np.maximum(energy, 1e-30)
+    return (10 * np.log10(energy[0] / energy[1]), 10 * np.log10(energy[1] / energy[2]),
+            float(10 * np.log10(energy[1].sum() / energy[2].sum())))
+
+
 def calibrate(items: list[Item], beta: float, target_kbps: float) -> tuple[float, float]:
     """Global step gain whose total rate (base bytes + entropy) hits ``target_kbps``."""
     seconds = sum(i.seconds for i in items)
@@ -145,6 +171,8 @@ def main() -> None:
     ap.add_argument("--fills", default="0",
                     help="oracle noise fill: fractions of the zeroed coefficients' band RMS")
     ap.add_argument("--out", type=Path)
+    ap.add_argument("--prediction", action="store_true",
+                    help="print the per-band prediction gain of y instead of coding")
     a = ap.parse_args()
     model = CascadeModel.from_file(a.weights)
     base = Codec.load(a.tier)
@@ -157,6 +185,14 @@ def main() -> None:
         data = prefix(codec.encode(x, sr), a.base)
         y = codec.decode(data)[0].reshape(-1)
         items.append(Item(x.astype(np.float64), y.astype(np.float64), len(data), len(x) / sr))
+    if a.prediction:
+        snr, gain, total = prediction_gain(items)
+        width = 8000 // len(snr)
+        print("| band (Hz) | SNR of y (dB) | x - a y against x - y (dB) |\n|---|---|---|")
+        for b, (s_db, g_db) in enumerate(zip(snr, gain, strict=True)):
+            print(f"| {b * width}–{(b + 1) * width} | {s_db:.2f} | {g_db:.2f} |")
+        print(f"| all | | {total:.2f} |")
+        return
     rows = []
     for beta in (float(b) for b in a.betas.split(",")):
         for target in (float(t) for t in a.targets.split(",")):
