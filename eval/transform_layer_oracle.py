@@ -19,7 +19,8 @@ Compare with the ladder's own prefixes at those rates (``eval.ladder_eval``).
 
 ``--prediction`` asks instead how much of ``x - y`` the layer could leave uncoded by scaling
 ``y`` per band (``x - a y``, ``a`` in [0, 1] on a 1/4 grid per 800-Hz band and second, a few
-bits of side information): per band, the SNR of ``y`` and the error energy that saves.
+bits of side information): per band, the SNR of ``y`` and the error energy that saves, and
+what ``a y`` alone scores against ``y`` (an oracle: does the layer lose by not coding it?).
 """
 
 from __future__ import annotations
@@ -124,23 +125,32 @@ def entropy_bits(items: list[Item], gain: float, beta: float) -> float:
     return -sum(n * np.log2(n / by_ctx[c]) for (c, _), n in joint.items())
 
 
-def prediction_gain(items: list[Item], bands: int = 10, frames: int = 100
-                    ) -> tuple[np.ndarray, np.ndarray, float]:
+def band_gains(item: Item, bands: int = 10, frames: int = 100) -> np.ndarray:
+    """Coefficients (frames, HOP) of ``a y``: per band of ``HOP // bands`` coefficients and
+    ``frames`` frames, ``y`` scaled by the least-squares gain ``a`` toward ``x``, clipped to
+    [0, 1] and rounded to quarters (a few bits of side information)."""
+    x_c, y_c = mdct(item.x), mdct(item.y)
+    out = y_c.copy()
+    for s in range(0, len(x_c), frames):
+        xb = x_c[s : s + frames].reshape(-1, bands, HOP // bands)
+        yb = y_c[s : s + frames].reshape(-1, bands, HOP // bands)
+        a = np.clip((xb * yb).sum((0, 2)) / np.maximum((yb * yb).sum((0, 2)), 1e-12), 0.0, 1.0)
+        out[s : s + frames] = (yb * (np.round(4 * a) / 4)[None, :, None]).reshape(-1, HOP)
+    return out
+
+
+def prediction_gain(items: list[Item], bands: int = 10) -> tuple[np.ndarray, np.ndarray, float]:
     """Per band of ``HOP // bands`` coefficients: the SNR of ``y`` against ``x`` (dB), and
-    how much less error energy ``x - a y`` leaves than ``x - y`` (dB), with ``a`` the
-    least-squares gain clipped to [0, 1] and rounded to quarters, per band and ``frames``;
+    how much less error energy ``x - a y`` (:func:`band_gains`) leaves than ``x - y`` (dB);
     then the latter over all bands."""
+
+    def per_band(c: np.ndarray) -> np.ndarray:
+        return (c**2).reshape(len(c), bands, -1).sum((0, 2))
+
     energy = np.zeros((3, bands))  # x, x - y, x - a y
     for item in items:
-        x_c, y_c = mdct(item.x), mdct(item.y)
-        for s in range(0, len(x_c), frames):
-            xb = x_c[s : s + frames].reshape(-1, bands, HOP // bands).transpose(1, 0, 2)
-            yb = y_c[s : s + frames].reshape(-1, bands, HOP // bands).transpose(1, 0, 2)
-            xb, yb = xb.reshape(bands, -1), yb.reshape(bands, -1)
-            a = np.clip((xb * yb).sum(1) / np.maximum((yb * yb).sum(1), 1e-12), 0.0, 1.0)
-            a = np.round(4 * a) / 4
-            energy += [(xb**2).sum(1), ((xb - yb) ** 2).sum(1),
-                       ((xb - a[:, None] * yb) ** 2).sum(1)]
+        x_c, y_c, ay = mdct(item.x), mdct(item.y), band_gains(item, bands)
+        energy += [per_band(x_c), per_band(x_c - y_c), per_band(x_c - ay)]
     energy = np.maximum(energy, 1e-30)
     return (10 * np.log10(energy[0] / energy[1]), 10 * np.log10(energy[1] / energy[2]),
             float(10 * np.log10(energy[1].sum() / energy[2].sum())))
@@ -192,6 +202,16 @@ def main() -> None:
         for b, (s_db, g_db) in enumerate(zip(snr, gain, strict=True)):
             print(f"| {b * width}–{(b + 1) * width} | {s_db:.2f} | {g_db:.2f} |")
         print(f"| all | | {total:.2f} |")
+        scores = []  # PESQ-WB and ViSQOL of y and of a y, both through the postfilter
+        for item in items:
+            x = item.x.astype(np.float32)
+            for z in (item.y, imdct(band_gains(item), len(item.y))):
+                pf = postfilter.process(z.astype(np.float32), item.base_bytes * 8 / item.seconds
+                                        / 1000).astype(np.float32)
+                scores += [pesq_wb(x, pf, 16000), visqol_speech(x, pf, 16000)]
+        m = np.asarray(scores, np.float64).reshape(len(items), 4).mean(0)
+        print(f"postfilter, PESQ-WB / ViSQOL: y {m[0]:.3f} / {m[1]:.3f}, "
+              f"a y {m[2]:.3f} / {m[3]:.3f}")
         return
     rows = []
     for beta in (float(b) for b in a.betas.split(",")):
