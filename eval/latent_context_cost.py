@@ -34,19 +34,20 @@ def transition_counts(model: CascadeModel, files: list[Path]) -> tuple[list[list
     data = build_chunks(model.lpc, files, model.chunk_samples)
     counts: list[list[np.ndarray]] = []
     for stage in model.stages:
-        counts.append([np.zeros((q.num_centroids + 1, q.num_centroids), np.int64)
-                       for q in stage.quantizers for _ in range(q.channels)])
-    for stage, per_channel in zip(model.stages, counts, strict=True):
-        first = 0
+        per_channel = []
         for q in stage.quantizers:  # an instance attribute shadows the class's method
-            q.calibrate = _recorder(q, per_channel[first : first + q.channels])
-            first += q.channels
-    with torch.no_grad():
+            mine = [np.zeros((q.num_centroids + 1, q.num_centroids), np.int64)
+                    for _ in range(q.channels)]
+            q.calibrate = _recorder(q, mine)
+            per_channel += mine
+        counts.append(per_channel)
+    try:
         for start in range(0, len(data), 64):
-            model.calibrate(data.batch(np.arange(start, min(start + 64, len(data))))["residual"])
-    for stage in model.stages:
-        for q in stage.quantizers:
-            del q.calibrate
+            model.calibrate(torch.from_numpy(data.residual[start : start + 64])[:, None])
+    finally:
+        for stage in model.stages:
+            for q in stage.quantizers:
+                del q.calibrate
     return counts, data.residual.size / model.lpc.config.sample_rate
 
 

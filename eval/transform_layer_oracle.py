@@ -125,11 +125,12 @@ def entropy_bits(items: list[Item], gain: float, beta: float) -> float:
     return -sum(n * np.log2(n / by_ctx[c]) for (c, _), n in joint.items())
 
 
-def band_gains(item: Item, bands: int = 10, frames: int = 100) -> np.ndarray:
-    """Coefficients (frames, HOP) of ``a y``: per band of ``HOP // bands`` coefficients and
-    ``frames`` frames, ``y`` scaled by the least-squares gain ``a`` toward ``x``, clipped to
-    [0, 1] and rounded to quarters (a few bits of side information)."""
-    x_c, y_c = mdct(item.x), mdct(item.y)
+def band_gains(x_c: np.ndarray, y_c: np.ndarray, bands: int = 10, frames: int = 100
+               ) -> np.ndarray:
+    """MDCT coefficients (frames, HOP) of ``a y`` from those of ``x`` and ``y``: per band of
+    ``HOP // bands`` coefficients and ``frames`` frames, ``y`` scaled by the least-squares
+    gain ``a`` toward ``x``, clipped to [0, 1] and rounded to quarters (a few bits of side
+    information)."""
     out = y_c.copy()
     for s in range(0, len(x_c), frames):
         xb = x_c[s : s + frames].reshape(-1, bands, HOP // bands)
@@ -139,21 +140,25 @@ def band_gains(item: Item, bands: int = 10, frames: int = 100) -> np.ndarray:
     return out
 
 
-def prediction_gain(items: list[Item], bands: int = 10) -> tuple[np.ndarray, np.ndarray, float]:
+def prediction_gain(items: list[Item], bands: int = 10
+                    ) -> tuple[np.ndarray, np.ndarray, float, list[np.ndarray]]:
     """Per band of ``HOP // bands`` coefficients: the SNR of ``y`` against ``x`` (dB), and
     how much less error energy ``x - a y`` (:func:`band_gains`) leaves than ``x - y`` (dB);
-    then the latter over all bands."""
+    then the latter over all bands, and each item's ``a y`` coefficients."""
 
     def per_band(c: np.ndarray) -> np.ndarray:
         return (c**2).reshape(len(c), bands, -1).sum((0, 2))
 
     energy = np.zeros((3, bands))  # x, x - y, x - a y
+    scaled = []
     for item in items:
-        x_c, y_c, ay = mdct(item.x), mdct(item.y), band_gains(item, bands)
-        energy += [per_band(x_c), per_band(x_c - y_c), per_band(x_c - ay)]
+        x_c = mdct(item.x)
+        ay = band_gains(x_c, mdct(item.y), bands)
+        energy += [per_band(x_c), per_band(item.residual), per_band(x_c - ay)]
+        scaled.append(ay)
     energy = np.maximum(energy, 1e-30)
     return (10 * np.log10(energy[0] / energy[1]), 10 * np.log10(energy[1] / energy[2]),
-            float(10 * np.log10(energy[1].sum() / energy[2].sum())))
+            float(10 * np.log10(energy[1].sum() / energy[2].sum())), scaled)
 
 
 def calibrate(items: list[Item], beta: float, target_kbps: float) -> tuple[float, float]:
@@ -196,16 +201,16 @@ def main() -> None:
         y = codec.decode(data)[0].reshape(-1)
         items.append(Item(x.astype(np.float64), y.astype(np.float64), len(data), len(x) / sr))
     if a.prediction:
-        snr, gain, total = prediction_gain(items)
+        snr, gain, total, scaled = prediction_gain(items)
         width = 8000 // len(snr)
         print("| band (Hz) | SNR of y (dB) | x - a y against x - y (dB) |\n|---|---|---|")
         for b, (s_db, g_db) in enumerate(zip(snr, gain, strict=True)):
             print(f"| {b * width}–{(b + 1) * width} | {s_db:.2f} | {g_db:.2f} |")
         print(f"| all | | {total:.2f} |")
         scores = []  # PESQ-WB and ViSQOL of y and of a y, both through the postfilter
-        for item in items:
+        for item, ay in zip(items, scaled, strict=True):
             x = item.x.astype(np.float32)
-            for z in (item.y, imdct(band_gains(item), len(item.y))):
+            for z in (item.y, imdct(ay, len(item.y))):
                 pf = postfilter.process(z.astype(np.float32), item.base_bytes * 8 / item.seconds
                                         / 1000).astype(np.float32)
                 scores += [pesq_wb(x, pf, 16000), visqol_speech(x, pf, 16000)]

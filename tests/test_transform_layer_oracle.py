@@ -60,10 +60,10 @@ def test_prediction_gain_is_zero_where_y_matches_and_large_where_it_is_noise():
     x = rng.normal(0, 0.1, n)
     noisy = x + rng.normal(0, 0.1, n)  # y correlated with x: a < 1 helps a little
     unrelated = rng.normal(0, 0.1, n)  # y unrelated to x: a = 0 halves the error energy
-    snr, gain, total = prediction_gain([Item(x, x.copy(), 0, 2.0)])
+    snr, gain, total, _ = prediction_gain([Item(x, x.copy(), 0, 2.0)])
     assert np.all(snr > 100) and np.allclose(gain, 0.0) and total == 0.0
-    snr, gain, total = prediction_gain([Item(x, unrelated, 0, 2.0)])
+    snr, gain, total, _ = prediction_gain([Item(x, unrelated, 0, 2.0)])
     assert np.allclose(snr, -3.0, atol=0.5) and np.allclose(gain, 3.0, atol=0.5)
     assert abs(total - 3.0) < 0.5
-    snr, gain, _ = prediction_gain([Item(x, noisy, 0, 2.0)])
+    snr, gain, _, _ = prediction_gain([Item(x, noisy, 0, 2.0)])
     assert np.allclose(snr, 0.0, atol=0.5) and np.all((gain > 1.0) & (gain < 4.0))
